@@ -1,0 +1,27 @@
+# Set-up and the two entry points. Each target creates .venv if missing and installs into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/neurodyn list
+	$(BIN)/neurodyn derive erf
+	$(BIN)/neurodyn derive tanh
+	$(BIN)/neurodyn fixed-point tanh --sigma-w2 2.25 --sigma-b2 0.05 --dps 50
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_fixed_point.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

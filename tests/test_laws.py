@@ -1,0 +1,115 @@
+import mpmath
+import pytest
+import sympy
+
+from neurodyn.theory import Activation, catalog, derive
+from neurodyn.theory.gaussian import GaussianExpectation
+from neurodyn.theory.symbols import q, sigma_b2, sigma_w2
+
+from quadref import reference_expectation
+
+CLOSED = ["linear", "relu", "leaky_relu", "abs", "erf", "sin", "cos", "gaussian", "elu", "hard_tanh"]
+POLYNOMIALS = ["x**3 - x", "x**2 + 2*x + 3", "x**5"]
+
+
+def _integrand(law_name, act):
+    d = {"q_map": act.piecewise, "chi_1": act.derivative(1), "chi_2": act.derivative(2)}[law_name]
+    return d**2
+
+
+def _check_law_numerically(act, law, sw2="1.7", sb2="0.3"):
+    """Law value at several q against independent quadrature of its definition."""
+    subs = {sigma_w2: sympy.Rational(sw2), sigma_b2: sympy.Rational(sb2)}
+    breaks = tuple(float(k) for k in act.kinks) or (0,)
+    for v in ("0.4", "2.3"):
+      with mpmath.workdps(40):
+        if law.closed:
+            got = mpmath.mpf(str(sympy.N(law.expr.subs(subs).subs(q, sympy.Rational(v)), 30)))
+        else:
+            from neurodyn.numerics import compile_laws
+            got = compile_laws(derive(act)).evaluate([law.name], v, sw2, sb2, dps=25)[law.name].value
+        ref = reference_expectation(_integrand(law.name, act), v, breaks=breaks) * mpmath.mpf(sw2)
+        if law.name == "q_map":
+            ref += mpmath.mpf(sb2)
+        assert abs(got - ref) <= mpmath.mpf(10) ** -22 * (1 + abs(ref)), (law.name, v, got, ref)
+
+
+@pytest.mark.parametrize("name", CLOSED)
+def test_required_closed_forms(name):
+    act = catalog.get(name)
+    laws = derive(act)
+    for law in laws:
+        if law.defined:
+            assert law.closed, (name, law.name, law.expr)
+            if law.name != "chi_par":
+                _check_law_numerically(act, law)
+
+
+@pytest.mark.parametrize("text", POLYNOMIALS)
+def test_polynomials_closed(text):
+    act = Activation.parse(text)
+    laws = derive(act)
+    assert all(law.closed for law in laws)
+    for law in laws:
+        if law.name != "chi_par":
+            _check_law_numerically(act, law)
+
+
+def test_erf_laws_match_reference_sheet():
+    laws = derive(catalog.get("erf"))
+    assert laws.q_map.tactic == "price"
+    expected = 4 * sigma_w2 / sympy.pi / sympy.sqrt(1 + 4 * q)
+    assert sympy.simplify(laws.chi_1.expr - expected) == 0
+    assert sympy.simplify(laws.chi_2.expr - sigma_w2 * 16 * q / sympy.pi * (1 + 4 * q)**sympy.Rational(-3, 2)) == 0
+    assert sympy.simplify(laws.chi_par.expr - sigma_w2 * 4 / sympy.pi / ((1 + 2 * q) * sympy.sqrt(1 + 4 * q))) == 0
+
+
+def test_relu_laws():
+    laws = derive(catalog.get("relu"))
+    assert laws.q_map.expr == sigma_w2 * q / 2 + sigma_b2
+    assert laws.chi_1.expr == sigma_w2 / 2
+    assert not laws.chi_2.defined and "delta" in laws.chi_2.note
+
+
+@pytest.mark.parametrize("name", ["tanh", "mish", "softplus", "sigmoid", "silu", "softsign"])
+def test_no_closed_form_is_an_unevaluated_expectation(name):
+    laws = derive(catalog.get(name))
+    assert not laws.q_map.closed
+    assert laws.q_map.expr.has(GaussianExpectation)
+    _check_law_numerically(catalog.get(name), laws.chi_1)
+
+
+@pytest.mark.parametrize("name", ["tanh", "erf", "elu", "softsign", "gelu", "hard_tanh"])
+def test_chi_par_is_the_derivative_of_the_q_map(name):
+    """chi_par against a numeric derivative of the independently integrated q-map."""
+    from neurodyn.numerics import compile_laws
+
+    act = catalog.get(name)
+    f = compile_laws(derive(act))
+    breaks = tuple(float(k) for k in act.kinks) or (0,)
+    for v in ("0.6", "1.9"):
+      with mpmath.workdps(40):
+        h = mpmath.mpf("1e-12")
+        upper, lower = (reference_expectation(act.piecewise**2, mpmath.mpf(v) + s * h, dps=40, breaks=breaks)
+                        for s in (1, -1))
+        numeric = (upper - lower) / (2 * h) * mpmath.mpf("1.7")
+        got = f.chi_par(v, "1.7", "0.3", dps=25).value
+        assert abs(got - numeric) < mpmath.mpf(10) ** -18, (name, v)
+
+
+def test_identities_chi1_equals_chi_par_for_relu_family():
+    for name in ("relu", "leaky_relu"):
+        laws = derive(catalog.get(name))
+        assert sympy.simplify(laws.chi_par.expr - laws.chi_1.expr) == 0
+
+
+def test_latex_and_str():
+    laws = derive(catalog.get("erf"))
+    assert r"\sigma_w^2" in sympy.latex(laws)
+    assert r"\chi_1(q)" in laws._repr_latex_()
+    assert "V(q) =" in str(laws)
+
+
+def test_derive_rejects_non_activation():
+    with pytest.raises(TypeError):
+        derive("tanh")
