@@ -24,7 +24,7 @@ from neurodyn.theory import catalog
 from neurodyn.theory.activation import Activation
 from neurodyn.theory.errors import NeurodynError
 from neurodyn.theory.latex import law_latex, laws_latex
-from neurodyn.theory.laws import derive
+from neurodyn.theory.laws import SINGLE_INPUT, TWO_INPUT, derive
 
 from .compile import compile_laws
 from .fixedpoint import fixed_point
@@ -80,6 +80,8 @@ def _cmd_list(args, out):
 def _cmd_derive(args, out):
     act = activation_from(args.activation, _params(args.param), args.name)
     laws = derive(act)
+    wanted = TWO_INPUT if args.two_input else SINGLE_INPUT
+    laws = [law for law in laws if law.name in wanted]
     if args.json:
         rows = []
         for law in laws:
@@ -108,7 +110,8 @@ def _cmd_derive(args, out):
 def _cmd_fixed_point(args, out):
     act = activation_from(args.activation, _params(args.param), args.name)
     sw2, sb2 = _variance(args, "w"), _variance(args, "b")
-    fp = fixed_point(compile_laws(derive(act)), sw2, sb2, dps=args.dps, q0=args.q0)
+    fp = fixed_point(compile_laws(derive(act)), sw2, sb2, dps=args.dps, q0=args.q0,
+                     two_input=not args.single_input)
     if args.json:
         json.dump(fp.to_json(), out, indent=2)
         print(file=out)
@@ -147,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--latex", action="store_true", help="print LaTeX (align* environment)")
     fmt.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--two-input", action="store_true",
+                   help="the two-input laws instead: covariance map, c-map, chi_c, distance map, NTK map")
     p.set_defaults(run=_cmd_derive, parser=p)
 
     p = sub.add_parser("fixed-point", help="q*, chi_1, chi_2, chi_par, xi_q at high precision")
@@ -158,7 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dps", type=_positive_int, default=30, help="significant digits (default 30, at most 1000)")
     p.add_argument("--q0", type=float, default=1.0, help="starting length of the iteration (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--single-input", action="store_true",
+                   help="skip the two-input quantities (c*, chi_c(c*), xi_c, phase)")
     p.set_defaults(run=_cmd_fixed_point, parser=p)
+
+    from . import cli_documents, cli_two_input
+    cli_documents.register(sub)
+    cli_two_input.register(sub)
     return parser
 
 
@@ -178,13 +189,13 @@ def main(argv=None, out=None) -> int:
         return args.run(args, out)
     except _UsageError as exc:
         getattr(args, "parser", parser).error(str(exc))
-    except (NeurodynError, ValueError, ArithmeticError, TypeError) as exc:
+    except BrokenPipeError:
+        return 0
+    except (NeurodynError, ValueError, ArithmeticError, TypeError, OSError, ImportError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
     return 0

@@ -26,13 +26,16 @@ import mpmath
 import numpy as np
 import sympy
 
+from neurodyn.theory._numeric import NUMPY_FUNCTIONS
+from neurodyn.theory.bivariate import BivariateGaussianExpectation
 from neurodyn.theory.errors import NotDefinedError
 from neurodyn.theory.gaussian import GaussianExpectation
 from neurodyn.theory.laws import Laws
 from neurodyn.theory.parse import parse_number
-from neurodyn.theory.symbols import q, sigma_b2, sigma_w2
+from neurodyn.theory.symbols import Theta, c, d, q, q11, q12, q22, q_star, sigma_b2, sigma_w2
 
-from .quadrature import GUARD_DIGITS, NUMPY_FUNCTIONS, IntegrandBundle, expect_mp, expect_np
+from .quadrature import GUARD_DIGITS, IntegrandBundle, expect_mp, expect_np
+from .quadrature2d import BivariateBundle, expect2_mp, expect2_np
 from .results import Estimate
 
 __all__ = ["compile_laws", "CompiledLaws", "to_mpf", "MAX_DPS"]
@@ -76,14 +79,37 @@ def check_variances(sw2, sb2):
     return sw2, sb2
 
 
+#: The symbols a law may depend on, by the names used in ``evaluate``'s point.
+ARGUMENTS = {s.name: s for s in (q, q_star, c, q11, q12, q22, d, Theta, sigma_w2, sigma_b2)}
+_ARG_SYMBOLS = tuple(ARGUMENTS.values())
+
+
+@dataclass
+class _Group:
+    """Expectations that share one quadrature sweep (same covariance expressions)."""
+
+    key: tuple                      # (variance,) or (v11, v12, v22)
+    nodes: list
+    bundle: object = None
+    mp_cov: object = None
+    np_cov: object = None
+
+
 @dataclass
 class _CompiledLaw:
     name: str
     expr: sympy.Expr
-    nodes: tuple            # GaussianExpectation nodes, in bundle order
+    needs: tuple            # argument names the law depends on
+    nodes: tuple            # expectation nodes it holds
     mp_outer: object
     np_outer: object
     mp_grad: object         # d outer / d node value (for error propagation)
+
+
+def _key(node):
+    if isinstance(node, GaussianExpectation):
+        return (node.variance,)
+    return (node.v11, node.v12, node.v22)
 
 
 class CompiledLaws:
@@ -92,34 +118,46 @@ class CompiledLaws:
     def __init__(self, laws: Laws):
         self.laws = laws
         self.activation = laws.activation
-        nodes = []
+        groups: dict = {}
         for law in laws:
-            if law.defined:
-                for node in sorted(law.expr.atoms(GaussianExpectation), key=sympy.default_sort_key):
-                    if node not in nodes:
-                        nodes.append(node)
-        for node in nodes:
-            if node.variance != q:
-                raise NotImplementedError(f"expectation with variance {node.variance} (expected q)")
-        self.nodes = tuple(nodes)
-        self.bundle = IntegrandBundle([n.integrand for n in nodes]) if nodes else None
+            if not law.defined:
+                continue
+            atoms = law.expr.atoms(GaussianExpectation, BivariateGaussianExpectation)
+            for node in sorted(atoms, key=sympy.default_sort_key):
+                group = groups.setdefault(_key(node), _Group(_key(node), []))
+                if node not in group.nodes:
+                    group.nodes.append(node)
+        for group in groups.values():
+            if len(group.key) == 1:
+                group.bundle = IntegrandBundle([n.integrand for n in group.nodes])
+            else:
+                group.bundle = BivariateBundle([(n.f, n.g) for n in group.nodes])
+            # lambdify sees engine-built expressions only (never user text)
+            group.mp_cov = sympy.lambdify(_ARG_SYMBOLS, list(group.key), "mpmath")
+            group.np_cov = sympy.lambdify(_ARG_SYMBOLS, list(group.key), [NUMPY_FUNCTIONS, "numpy"])
+        self._groups = list(groups.values())
         self._laws = {}
         for law in laws:
             if not law.defined:
                 continue
-            mine = tuple(n for n in nodes if law.expr.has(n))
+            mine = tuple(n for g in self._groups for n in g.nodes if law.expr.has(n))
             holders = [sympy.Dummy(f"E{i}") for i in range(len(mine))]
             outer = law.expr.xreplace(dict(zip(mine, holders)))
-            args = (q, sigma_w2, sigma_b2, *holders)
-            # lambdify sees engine-built expressions only (never user text)
+            args = (*_ARG_SYMBOLS, *holders)
+            needs = {s.name for s in law.expr.free_symbols if s in _ARG_SYMBOLS}
             mp_outer = sympy.lambdify(args, outer, "mpmath")
             np_outer = sympy.lambdify(args, outer, [NUMPY_FUNCTIONS, "numpy"])
             grad = sympy.lambdify(args, [sympy.diff(outer, h) for h in holders], "mpmath") if holders else None
-            self._laws[law.name] = _CompiledLaw(law.name, law.expr, mine, mp_outer, np_outer, grad)
+            self._laws[law.name] = _CompiledLaw(law.name, law.expr, tuple(sorted(needs)), mine,
+                                                mp_outer, np_outer, grad)
 
     # ----------------------------------------------------------------------------
     def names(self):
         return tuple(self._laws)
+
+    def needs(self, name) -> tuple:
+        """The arguments (names) the law ``name`` depends on."""
+        return self._law(name).needs
 
     def _law(self, name) -> _CompiledLaw:
         if name in self._laws:
@@ -128,73 +166,128 @@ class CompiledLaws:
         raise NotDefinedError(f"{name} is not defined for {self.activation.name}: {law.note}")
 
     def evaluate(self, names, q_value, sigma_w2, sigma_b2, dps: int | None = None):
-        """Several laws at once (one quadrature sweep): dict name -> Estimate or ndarray."""
-        check_variances(sigma_w2, sigma_b2)
-        compiled = [self._law(n) for n in names]
-        if dps is None:
-            return self._evaluate_np(compiled, q_value, sigma_w2, sigma_b2)
-        return self._evaluate_mp(compiled, q_value, sigma_w2, sigma_b2, check_dps(dps))
+        """Single-input laws at ``q`` (one quadrature sweep): dict name -> Estimate or ndarray."""
+        return self.evaluate_at(names, dict(q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2), dps)
 
-    def _evaluate_mp(self, compiled, q_value, sw2, sb2, dps):
+    def evaluate_at(self, names, point: dict, dps: int | None = None):
+        """Laws at a point given by argument name (``q``, ``q_star``, ``c``, ``q11``, ...).
+
+        With ``dps`` each value is an :class:`Estimate`; without, float64 (arrays broadcast).
+        """
+        unknown = set(point) - set(ARGUMENTS)
+        if unknown:
+            raise ValueError(f"unknown argument(s) {', '.join(sorted(unknown))}; known: {', '.join(ARGUMENTS)}")
+        compiled = [self._law(n) for n in names]
+        for c_ in compiled:
+            missing = [a for a in c_.needs if point.get(a) is None]
+            if missing:
+                raise ValueError(f"{c_.name} needs {', '.join(missing)}")
+        check_variances(point.get("sigma_w2", 1), point.get("sigma_b2", 0))
+        if dps is None:
+            return self._evaluate_np(compiled, point)
+        return self._evaluate_mp(compiled, point, check_dps(dps))
+
+    def _needed_groups(self, compiled):
+        wanted = {n for c_ in compiled for n in c_.nodes}
+        return [g for g in self._groups if any(n in wanted for n in g.nodes)]
+
+    def _evaluate_mp(self, compiled, point, dps):
         out = {}
         with mpmath.workdps(dps + GUARD_DIGITS):
-            qv, w, b = to_mpf(q_value), to_mpf(sw2), to_mpf(sb2)
-            if qv < 0:
-                raise ValueError(f"q must be >= 0, got {q_value}")
-            needed = [n for n in self.nodes if any(n in c.nodes for c in compiled)]
+            args = [to_mpf(point[s.name]) if point.get(s.name) is not None else mpmath.mpf(0)
+                    for s in _ARG_SYMBOLS]
             values, errors = {}, {}
-            if needed:
-                vals, errs = expect_mp(self.bundle, qv, dps)
-                for n, val, err in zip(self.nodes, vals, errs):
+            for group in self._needed_groups(compiled):
+                cov = group.mp_cov(*args)
+                if len(cov) == 1:
+                    if cov[0] < 0:
+                        raise ValueError(f"variance must be >= 0, got {mpmath.nstr(cov[0], 8)}")
+                    vals, errs = expect_mp(group.bundle, cov[0], dps)
+                else:
+                    vals, errs = expect2_mp(group.bundle, *cov, dps)
+                for n, val, err in zip(group.nodes, vals, errs):
                     values[n], errors[n] = val, err
-            for c in compiled:
-                ev = [values[n] for n in c.nodes]
-                val = c.mp_outer(qv, w, b, *ev)
-                if c.nodes:
-                    grads = c.mp_grad(qv, w, b, *ev)
-                    err = sum(abs(g) * errors[n] for g, n in zip(grads, c.nodes))
+            for c_ in compiled:
+                ev = [values[n] for n in c_.nodes]
+                val = c_.mp_outer(*args, *ev)
+                if c_.nodes:
+                    grads = c_.mp_grad(*args, *ev)
+                    err = sum(abs(g) * errors[n] for g, n in zip(grads, c_.nodes))
                 else:
                     with mpmath.workdps(dps + 2 * GUARD_DIGITS):
-                        val2 = c.mp_outer(to_mpf(q_value), to_mpf(sw2), to_mpf(sb2))
+                        args2 = [to_mpf(point[s.name]) if point.get(s.name) is not None else mpmath.mpf(0)
+                                 for s in _ARG_SYMBOLS]
+                        val2 = c_.mp_outer(*args2)
                     err = abs(val2 - val)
                 err += abs(val) * mpmath.mpf(10) ** (-(dps + GUARD_DIGITS - 1))
-                out[c.name] = Estimate(+val, +err, dps)
+                out[c_.name] = Estimate(+val, +err, dps)
         return out
 
-    def _evaluate_np(self, compiled, q_value, sw2, sb2):
-        qa = np.asarray(q_value, dtype=float)
-        if np.any(qa < 0):
-            raise ValueError("q must be >= 0")
-        w, b = float(to_mpf(sw2)), float(to_mpf(sb2))
-        needed = any(c.nodes for c in compiled)
-        vals = expect_np(self.bundle, qa)[0] if needed else None
-        index = {n: i for i, n in enumerate(self.nodes)}
-        out = {}
-        for c in compiled:
-            ev = [vals[index[n]] for n in c.nodes]
+    def _evaluate_np(self, compiled, point):
+        arrays = {k: np.asarray(float(to_mpf(v)) if isinstance(v, (str, mpmath.mpf)) else v, dtype=float)
+                  for k, v in point.items() if v is not None}
+        shape = np.broadcast(*arrays.values()).shape if arrays else ()
+        args = [arrays.get(s.name, np.zeros(())) for s in _ARG_SYMBOLS]
+        values = {}
+        for group in self._needed_groups(compiled):
             with np.errstate(all="ignore"):
-                res = c.np_outer(qa, w, b, *ev)
-            out[c.name] = np.broadcast_to(np.asarray(res, dtype=float), qa.shape).copy() if qa.ndim else float(res)
+                cov = [np.asarray(v, dtype=float) for v in group.np_cov(*args)]
+            if len(cov) == 1:
+                if np.any(cov[0] < 0):
+                    raise ValueError("variance must be >= 0")
+                vals = expect_np(group.bundle, cov[0])[0]
+            else:
+                vals = expect2_np(group.bundle, *cov)[0]
+            for n, val in zip(group.nodes, vals):
+                values[n] = val
+        out = {}
+        for c_ in compiled:
+            with np.errstate(all="ignore"):
+                res = c_.np_outer(*args, *[values[n] for n in c_.nodes])
+            res = np.broadcast_to(np.asarray(res, dtype=float), shape)
+            out[c_.name] = res.copy() if shape else float(res)
         return out
 
-    def _one(self, name, q_value, sigma_w2, sigma_b2, dps):
-        return self.evaluate([name], q_value, sigma_w2, sigma_b2, dps)[name]
+    # ----------------------------------------------------------------------------
+    def _one(self, name, dps, **point):
+        return self.evaluate_at([name], point, dps)[name]
 
     def q_map(self, q_value, sigma_w2, sigma_b2, dps=None):
         """V(q) = sigma_w2 E[phi(sqrt(q) z)^2] + sigma_b2."""
-        return self._one("q_map", q_value, sigma_w2, sigma_b2, dps)
+        return self._one("q_map", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
 
-    def chi_par(self, q_value, sigma_w2, sigma_b2, dps=None):
+    def chi_par(self, q_value, sigma_w2, sigma_b2=0, dps=None):
         """V'(q), the slope of the q-map."""
-        return self._one("chi_par", q_value, sigma_w2, sigma_b2, dps)
+        return self._one("chi_par", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
 
     def chi_1(self, q_value, sigma_w2, sigma_b2=0, dps=None):
         """chi_1(q) = sigma_w2 E[phi'(sqrt(q) z)^2]."""
-        return self._one("chi_1", q_value, sigma_w2, sigma_b2, dps)
+        return self._one("chi_1", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
 
     def chi_2(self, q_value, sigma_w2, sigma_b2=0, dps=None):
         """chi_2(q) = sigma_w2 E[phi''(sqrt(q) z)^2]."""
-        return self._one("chi_2", q_value, sigma_w2, sigma_b2, dps)
+        return self._one("chi_2", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+
+    def c_map(self, c_value, sigma_w2, sigma_b2, q_star, dps=None):
+        """C(c) = (sigma_w2 E[phi(u1) phi(u2)] + sigma_b2)/q*, u's at q*, correlation c."""
+        _check_correlation(c_value)
+        return self._one("c_map", dps, c=c_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2, q_star=q_star)
+
+    def chi_c(self, c_value, sigma_w2, sigma_b2, q_star, dps=None):
+        """chi_c(c) = dC/dc = sigma_w2 E[phi'(u1) phi'(u2)]."""
+        _check_correlation(c_value)
+        return self._one("chi_c", dps, c=c_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2, q_star=q_star)
+
+    def cov_map(self, q11_value, q12_value, q22_value, sigma_w2, sigma_b2, dps=None):
+        """q12' = sigma_w2 E[phi(u1) phi(u2)] + sigma_b2 for a general covariance."""
+        return self._one("cov_map", dps, q11=q11_value, q12=q12_value, q22=q22_value,
+                         sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+
+
+def _check_correlation(c_value):
+    arr = np.asarray(float(to_mpf(c_value)) if isinstance(c_value, (str, mpmath.mpf)) else c_value, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > 1):
+        raise ValueError(f"the correlation c must lie in [-1, 1], got {c_value}")
 
 
 def compile_laws(laws: Laws) -> CompiledLaws:

@@ -29,6 +29,7 @@ import mpmath
 import numpy as np
 import sympy
 
+from neurodyn.theory._numeric import NUMPY_FUNCTIONS
 from neurodyn.theory.activation import pieces_of
 from neurodyn.theory.errors import ConvergenceError
 from neurodyn.theory.symbols import x
@@ -38,22 +39,6 @@ __all__ = ["IntegrandBundle", "expect_mp", "expect_np", "GUARD_DIGITS", "NUMPY_F
 #: Extra decimal digits carried beyond the requested precision.
 GUARD_DIGITS = 10
 _MAX_LEVEL = 14
-
-_erf = np.frompyfunc(math.erf, 1, 1)
-_erfc = np.frompyfunc(math.erfc, 1, 1)
-
-
-def _np_erf(a):
-    return np.asarray(_erf(a), dtype=float)
-
-
-def _np_erfc(a):
-    return np.asarray(_erfc(a), dtype=float)
-
-
-#: Functions numpy lacks, supplied to ``lambdify`` for the float64 back end.
-NUMPY_FUNCTIONS = {"erf": _np_erf, "erfc": _np_erfc}
-
 
 def _lambdify(exprs, backend):
     # Engine-built SymPy trees only (user text never reaches here: see theory.parse).
@@ -103,6 +88,22 @@ class IntegrandBundle:
 # ------------------------------------------------------------------------------------
 # mpmath back end
 # ------------------------------------------------------------------------------------
+def level_error(delta, previous, scale, floor):
+    """Error of the newest level of a nested trapezoid rule from the last two changes.
+
+    For Gaussian-weighted analytic integrands each halving of the step roughly
+    squares the relative error, so ``delta_k ~ err_{k-1}`` and
+    ``err_k ~ delta_k^3/delta_{k-1}^2`` (times a safety factor of 10). When the
+    changes do not show that pattern the change itself is the error.
+    """
+    if scale <= 0:
+        return floor
+    rel, prev = delta / scale, (previous / scale if previous is not None else None)
+    if prev is not None and prev > 0 and rel <= prev ** 1.5:
+        return 10 * scale * rel**3 / prev**2 + floor
+    return delta + floor
+
+
 def _weights(h, first, count, stride):
     """exp(-z^2/2)/sqrt(2 pi) at z = first + stride*h*j, j < count, by a two-term recurrence.
 
@@ -178,6 +179,7 @@ def _trapezoid_mp(fn, s, m, tol, parity, dps):
     scale = [2 * sc * h for sc in scale] if even else [sc * h for sc in scale]
     estimates = [t * h for t in total]
     floor = [mpmath.mpf(10) ** (-(dps + GUARD_DIGITS)) * sc for sc in scale]
+    previous = [None] * m
     for level in range(1, _MAX_LEVEL + 1):
         h /= 2
         count = int(mpmath.floor((zlimit / h + 1) / 2)) + 1
@@ -187,7 +189,8 @@ def _trapezoid_mp(fn, s, m, tol, parity, dps):
         new = [t * h for t in total]
         deltas = [abs(a - b) for a, b in zip(new, estimates)]
         estimates = new
-        errors = [10 * d * d / sc + f if sc > 0 else f for d, sc, f in zip(deltas, scale, floor)]
+        errors = [level_error(d, p, sc, f) for d, p, sc, f in zip(deltas, previous, scale, floor)]
+        previous = deltas
         if level >= 2 and all(e <= tol * max(sc, abs(v)) or sc == 0
                               for e, sc, v in zip(errors, scale, estimates)):
             return estimates, errors
@@ -220,11 +223,10 @@ def expect_mp(bundle: IntegrandBundle, v, dps: int):
         v = mpmath.mpf(v)
         if v < 0:
             raise ValueError(f"variance must be >= 0, got {v}")
-        if v == 0:
-            lo, hi, exprs = next(iv for iv in bundle.intervals if iv[0] <= 0 <= iv[1] and iv[1] != 0
-                                 or iv[1] == sympy.oo)
-            fn = bundle.mp_function(bundle.intervals.index((lo, hi, exprs)))
-            return [+val for val in fn(mpmath.mpf(0))], [mpmath.mpf(0)] * m
+        if v == 0:                     # the limit v -> 0: f(0), or the mean of f(0-), f(0+) at a kink
+            sides = [k for k, (lo, hi, _) in enumerate(bundle.intervals) if lo <= 0 <= hi]
+            rows = [bundle.mp_function(k)(mpmath.mpf(0)) for k in sides]
+            return [sum(col) / len(rows) for col in zip(*rows)], [mpmath.mpf(0)] * m
         s = mpmath.sqrt(v)
         if bundle.smooth:
             if bundle.parity == "odd":
@@ -262,9 +264,11 @@ def expect_np(bundle: IntegrandBundle, v):
             h = 2.0 ** -level
             zs = np.arange(-_ZMAX, _ZMAX + h / 2, h)
             w = np.exp(-zs**2 / 2) / math.sqrt(2 * math.pi) * h
-            vals = np.stack([(f * w).sum(axis=-1) for f in _call_np(fn, s * zs, m)])
+            with np.errstate(all="ignore"):
+                vals = np.stack([(f * w).sum(axis=-1) for f in _call_np(fn, s * zs, m)])
             if prev is not None:
-                err = np.abs(vals - prev)
+                with np.errstate(invalid="ignore"):
+                    err = np.abs(vals - prev)
                 if np.all(err <= 1e-14 * (1 + np.abs(vals))) or level == 8:
                     return vals, err + 1e-15 * np.abs(vals)
             prev = vals
@@ -284,4 +288,11 @@ def expect_np(bundle: IntegrandBundle, v):
                 w = wt * half * np.exp(-zs**2 / 2) / math.sqrt(2 * math.pi)
                 for i, f in enumerate(_call_np(fn, s * zs, m)):
                     acc[i] += np.where(w > 0, f * w, 0.0).sum(axis=-1)
+    zero = (v == 0).reshape(-1)
+    if np.any(zero):                   # the limit v -> 0: the mean of f(0-) and f(0+)
+        sides = [k for k, (lo, hi, _) in enumerate(bundle.intervals) if lo <= 0 <= hi]
+        at0 = np.mean([[float(np.asarray(r)) for r in _call_np(bundle.np_function(k), np.zeros(()), m)]
+                       for k in sides], axis=0)
+        flat_vals, flat_coarse = vals.reshape(m, -1), coarse.reshape(m, -1)
+        flat_vals[:, zero] = flat_coarse[:, zero] = at0[:, None]
     return vals, np.abs(vals - coarse) + 1e-15 * np.abs(vals)

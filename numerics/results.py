@@ -73,6 +73,10 @@ class FixedPoint:
     chi_1: Estimate | None = None
     chi_2: Estimate | None = None
     xi_q: Estimate | None = None
+    c_star: Estimate | None = None
+    chi_c_star: Estimate | None = None
+    xi_c: Estimate | None = None
+    phase: str | None = None
     notes: dict = field(default_factory=dict)
 
     @property
@@ -102,6 +106,9 @@ class FixedPoint:
             "iterations": self.iterations,
             "method": self.method,
         }
+        if self.phase is not None:
+            out.update({"c_star": num(self.c_star), "chi_c_star": num(self.chi_c_star),
+                        "xi_c": num(self.xi_c), "phase": self.phase})
         for key, why in self.notes.items():
             out[f"{key}_note"] = why
         return out
@@ -112,4 +119,10 @@ class FixedPoint:
             val = getattr(self, name)
             rows.append(f"{name:7s} = {val}" if val is not None else f"{name:7s} = undefined ({self.notes.get(name, '')})")
         rows.append(f"stable  = {self.stable}")
+        if self.phase is not None:
+            for name in ("c_star", "chi_c_star", "xi_c"):
+                val = getattr(self, name)
+                rows.append(f"{name:7s} = {val}" if val is not None
+                            else f"{name:7s} = undefined ({self.notes.get(name, '')})")
+            rows.append(f"phase   = {self.phase}")
         return "\n".join(rows)

@@ -17,7 +17,7 @@ import sympy
 
 from .symbols import x
 
-__all__ = ["lookup_1d", "KERNELS_1D"]
+__all__ = ["lookup_1d", "lookup_2d", "KERNELS_1D", "KERNELS_2D"]
 
 
 def _gelu_second_moment(v):
@@ -41,5 +41,30 @@ def lookup_1d(f, g, v):
     for kf, kg, kernel, ref in KERNELS_1D:
         if sympy.expand(f - kf) == 0 and sympy.expand(g - kg) == 0:
             value = kernel(v)
+            return value, [Step(f"known closed form ({ref})", value)]
+    raise _TacticFailed("no catalogued kernel matches")
+
+
+def _gelu_kernel(v11, v12, v22):
+    # E[gelu(u1) gelu(u2)]; neural-tangents stax.Gelu (VERIFIED code), reference/theory.md section 10
+    dl = sympy.sqrt((1 + v11) * (1 + v22) - v12**2)
+    return ((v12**2 + v11 * v22 * dl**2) / ((1 + v11) * (1 + v22) * dl)
+            + v12 * sympy.atan(v12 / dl)) / (2 * sympy.pi) + v12 / 4
+
+
+#: (f, g, kernel(v11, v12, v22), reference) rows: E[f(u1) g(u2)].
+KERNELS_2D = [
+    (KERNELS_1D[0][0], KERNELS_1D[0][1], _gelu_kernel,
+     "GELU kernel: neural-tangents stax.Gelu; arXiv:2002.08517"),
+]
+
+
+def lookup_2d(f, g, v11, v12, v22):
+    """The catalogued ``E[f(u1) g(u2)]``, as ``(value, steps)``; raises when absent."""
+    from .gaussian import Step, _TacticFailed
+
+    for kf, kg, kernel, ref in KERNELS_2D:
+        if sympy.expand(f - kf) == 0 and sympy.expand(g - kg) == 0:
+            value = kernel(v11, v12, v22)
             return value, [Step(f"known closed form ({ref})", value)]
     raise _TacticFailed("no catalogued kernel matches")

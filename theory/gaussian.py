@@ -55,7 +55,11 @@ __all__ = [
 TACTIC_SECONDS = 4.0
 
 
-class GaussianExpectation(sympy.Expr):
+class UnevaluatedExpectation(sympy.Expr):
+    """Base of the unevaluated expectation objects (simplification leaves them alone)."""
+
+
+class GaussianExpectation(UnevaluatedExpectation):
     r"""``E_z[f(sqrt(v) z)]``, ``z ~ N(0, 1)``: unevaluated, printable, differentiable.
 
     ``integrand`` is an expression in :data:`x` (it may be a ``Piecewise``);
@@ -309,7 +313,13 @@ def _factor_radicands(expr):
 
 
 def _tidy(expr, seconds=1.5) -> sympy.Expr:
-    """A cheap simplification within a budget (the raw form is kept if time runs out)."""
+    """A cheap simplification within a budget (the raw form is kept if time runs out).
+
+    Expressions holding unevaluated expectations are left as they are: simplify
+    would fold the piecewise integrands out of the expectation.
+    """
+    if expr.has(UnevaluatedExpectation):
+        return expr
     expr = _factor_radicands(sympy.expand(expr))
     try:
         with time_limit(seconds, "simplify"):

@@ -1,23 +1,73 @@
-r"""LaTeX of laws (one law, or all laws in an ``align`` environment).
+r"""LaTeX of laws: one law, all laws in an ``align*`` environment, long displays broken.
+
+Symbols print as the papers write them (``\sigma_w^2``, ``q^*``, ``\chi_1``,
+``\mathbb{E}_{z}``):
 
 >>> from neurodyn.theory import catalog
 >>> from neurodyn.theory.laws import derive
 >>> print(law_latex(derive(catalog.get("sin")).chi_1))
 \chi_1(q) = \sigma_w^2 \left(\frac{1}{2} + \frac{e^{- 2 q}}{2}\right)
+
+A display too wide for a page is broken at its sums and products, inside
+brackets that may span lines (``\Bigl( ... \Bigr)``), for an ``align*``
+environment; exact rationals too long to read are rounded for display
+(:func:`expr_latex`):
+
+>>> from neurodyn.theory.symbols import q
+>>> print(display_latex("V(q)", sum(q**k / (k + 1) for k in range(8)), width=20))
+\begin{align*}
+V(q) &= \frac{q^{7}}{8} + \frac{q^{6}}{7} + \frac{q^{5}}{6} + \frac{q^{4}}{5} \\
+&\quad + \frac{q^{3}}{4} + \frac{q^{2}}{3} + \frac{q}{2} + 1
+\end{align*}
+
+Plain text (a derivation step's description) is escaped for LaTeX text mode:
+
+>>> print(text_latex("chi_1 = sigma_w^2 E[phi'^2] at 100% {ok}"))
+chi\_1 = sigma\_w\textasciicircum{}2 E[phi'\textasciicircum{}2] at 100\% \{ok\}
 """
 
 from __future__ import annotations
 
-import sympy
+import re
 
-__all__ = ["law_latex", "laws_latex"]
+import sympy
+from sympy.printing.latex import LatexPrinter
+
+__all__ = ["law_latex", "laws_latex", "law_symbol", "display_latex", "expr_latex", "text_latex"]
+
+#: Width left for the brackets and signs around a nested piece, in characters.
+_NESTING = 6
+#: A factor of a broken product at most this wide stays in its leading fraction.
+_SHORT_FACTOR = 8
+#: A line shorter than this is never ended early (the next piece joins it even if too wide).
+_SHORTEST_LINE = 12
+#: An exact rational with more digits (numerator and denominator) is displayed rounded ...
+LONGEST_RATIONAL = 20
+#: ... to this many significant digits, followed by ``\\ldots``.
+ROUNDED_DIGITS = 12
+#: Width of one displayed line, in printed characters (an 11pt article's text width).
+LINE_WIDTH = 56
+
+
+def law_symbol(name: str) -> str:
+    r"""The left-hand side of the law ``name`` in LaTeX.
+
+    Known laws come from :data:`~neurodyn.theory.laws.LAW_SYMBOLS`; any other
+    name is printed as a SymPy symbol of that name (greek letters, subscripts).
+
+    >>> law_symbol("chi_1"), law_symbol("kappa_2")
+    ('\\chi_1(q)', '\\kappa_{2}')
+    """
+    from .laws import LAW_SYMBOLS
+
+    if name in LAW_SYMBOLS:
+        return LAW_SYMBOLS[name][1]
+    return sympy.latex(sympy.Symbol(name))
 
 
 def law_latex(law) -> str:
     """``lhs = rhs`` for one law (``\\text{not defined}`` when it is undefined)."""
-    from .laws import LAW_SYMBOLS
-
-    lhs = LAW_SYMBOLS.get(law.name, (law.name, law.name))[1]
+    lhs = law_symbol(law.name)
     if not law.defined:
         return lhs + r" \quad \text{not defined}"
     return lhs + " = " + sympy.latex(law.expr)
@@ -32,3 +82,246 @@ def laws_latex(laws, names=None) -> str:
         rows.append(law_latex(law).replace(" = ", " &= ", 1) if law.defined
                     else law_latex(law).replace(r" \quad", r" &\quad", 1))
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+
+
+_TEXT_ESCAPES = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+    "%": r"\%", "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+}
+
+
+def text_latex(text: str) -> str:
+    """``text`` escaped for LaTeX text mode: every ASCII character prints as itself, any
+    other as its code point (``<U+03C6>``), which every LaTeX installation can print."""
+    return "".join(_TEXT_ESCAPES.get(ch, ch) if ch.isascii() else _TEXT_ESCAPES["<"] + f"U+{ord(ch):04X}"
+                   + _TEXT_ESCAPES[">"] for ch in str(text))
+
+
+# ----------------------------------------------------------------------------------------
+# Long displays: break at sums and products, inside brackets that may span lines
+# ----------------------------------------------------------------------------------------
+_TOKEN = re.compile(r"\\[a-zA-Z]+|\\.|[^\s]")
+_DELIMITERS = {r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\biggl", r"\biggr"}
+_ONE_ARGUMENT = {r"\operatorname", r"\mathbb", r"\mathrm", r"\text", r"\mathcal"}
+_OPENERS = {"{", "(", "[", "^", "_", "&", r"\left", r"\Bigl", r"\bigl"}
+_NAMED = {"sin", "cos", "tan", "sinh", "cosh", "tanh", "log", "ln", "exp", "max", "min", "arg", "det"}
+
+
+def _width(tex: str) -> float:
+    """Printed width of ``tex`` in characters, roughly: fractions as wide as their wider part,
+    scripts smaller, operator names as long as their names, binary operators with their
+    spaces, markup nothing (about 5.6 pt a character in an 11pt article, 360 pt a line)."""
+    tokens = _TOKEN.findall(tex)
+    position = 0
+
+    def atom() -> float:
+        nonlocal position
+        if position >= len(tokens):
+            return 0.0
+        tok = tokens[position]
+        position += 1
+        if tok == "{":
+            return sequence()
+        if tok in ("^", "_"):
+            return 0.7 * atom()
+        if tok == r"\frac":
+            return max(atom(), atom())
+        if tok == r"\sqrt":
+            if position < len(tokens) and tokens[position] == "[":
+                while position < len(tokens) and tokens[position] != "]":
+                    position += 1
+                position += 1
+            return 1 + atom()
+        if tok in _DELIMITERS:                     # the delimiter that follows counts once
+            position += 1
+            return 0.0 if tokens[position - 1:position] == ["."] else 1.0
+        if tok in _ONE_ARGUMENT:
+            return atom()
+        if tok in (r"\begin", r"\end"):
+            atom()
+            return 0.0
+        if tok in ("&", "}", r"\\", r"\,", r"\;", r"\!", r"\:"):
+            return 0.0
+        if tok == r"\quad":
+            return 2.0
+        if tok in "+-=" and position > 1 and tokens[position - 2] not in _OPENERS:
+            return 3.0                             # a binary operator and its spaces
+        if tok[0] == "\\":
+            return float(len(tok) - 1) if tok[1:] in _NAMED else 1.0
+        return 1.0
+
+    def sequence() -> float:
+        nonlocal position
+        total = 0.0
+        while position < len(tokens) and tokens[position] != "}":
+            total += atom()
+        position += 1
+        return total
+
+    total = 0.0
+    while position < len(tokens):
+        total += atom()
+    return total
+
+
+def _wrap(opening: str, pieces: list, closing: str) -> list:
+    """``pieces`` (pairs of separator and LaTeX) inside ``opening`` ... ``closing``."""
+    (sep, first), *rest = pieces
+    pieces = [(sep, opening + first), *rest]
+    sep, last = pieces[-1]
+    return pieces[:-1] + [(sep, last + closing)]
+
+
+def _splittable(expr) -> bool:
+    return (expr.is_Add or expr.is_Mul or hasattr(expr, "in_z") or hasattr(expr, "integrand")
+            or (expr.is_Pow and expr.base.is_Add and expr.exp.is_Integer and expr.exp > 1))
+
+
+def _expectation_parts(expr, printer: LatexPrinter):
+    r"""An expectation printed as ``\mathbb{E}...\left[inner\right]``: its opening and inner expression.
+
+    Works for every expectation class whose ``in_z()`` or ``integrand`` (method or
+    property) prints as what stands in its brackets; None for anything else.
+    """
+    tex = printer.doprint(expr)
+    start = tex.find(r"\left[")
+    if start < 0 or not tex.endswith(r"\right]"):
+        return None
+    inside = tex[start + len(r"\left["):-len(r"\right]")]
+    for name in ("in_z", "integrand"):
+        inner = getattr(expr, name, None)
+        inner = inner() if callable(inner) else inner
+        if isinstance(inner, sympy.Basic) and printer.doprint(inner) == inside:
+            return tex[:start] + r"\Bigl[", inner
+    return None
+
+
+def _product_pieces(expr, printer: LatexPrinter, width: float) -> list:
+    """A product too wide for a line: ``(numbers and short factors)/denominator``, then the long factors.
+
+    A denominator too wide for the leading fraction leaves its long factors as
+    ``1/factor`` pieces of their own.
+    """
+    numerator, denominator = [], []
+    for factor in expr.as_ordered_factors():
+        if factor.is_Pow and factor.exp.is_Rational and factor.exp.is_negative:
+            denominator.append(factor.base ** -factor.exp)
+        elif factor.is_Rational:
+            numerator.append(sympy.Integer(factor.p))
+            denominator.append(sympy.Integer(factor.q))
+        else:
+            numerator.append(factor)
+
+    def short(f):
+        return f.is_number or (not _splittable(f) and _width(printer.doprint(f)) <= _SHORT_FACTOR)
+
+    lead = [f for f in numerator if short(f)]
+    factors = [f for f in numerator if not short(f)]
+    scale = sympy.Mul(*lead) / sympy.Mul(*denominator)
+    if _width(printer.doprint(scale)) > width / 2:
+        factors = [1 / f for f in denominator if not short(f)] + factors
+        scale = sympy.Mul(*lead) / sympy.Mul(*[f for f in denominator if short(f)])
+    if not factors:
+        return [("", printer.doprint(expr))]
+    if scale == -1:
+        opening = "- "
+    elif scale == 1:
+        opening = ""
+    else:
+        opening = printer.doprint(scale) + " "
+    out = []
+    for i, factor in enumerate(factors):
+        parts = _pieces(factor, printer, width - _NESTING)
+        if len(parts) > 1 and factor.is_Add:
+            parts = _wrap(r"\Bigl(", parts, r"\Bigr)")
+        elif printer._needs_mul_brackets(factor, first=not opening and i == 0, last=i == len(factors) - 1):
+            parts = _wrap(r"\left(", parts, r"\right)")
+        out += [(" " if out else "", parts[0][1]), *parts[1:]]
+    return _wrap(opening, out, "")
+
+
+def _pieces(expr, printer: LatexPrinter, width: float) -> list:
+    """LaTeX of ``expr`` as (separator, LaTeX) pieces between which a display may break."""
+    tex = printer.doprint(expr)
+    if _width(tex) <= width or not _splittable(expr):
+        return [("", tex)]
+    if expr.is_Add:
+        out = []
+        for i, term in enumerate(printer._as_ordered_terms(expr)):
+            sign = "" if i == 0 else " + "
+            if i and term.could_extract_minus_sign():
+                sign, term = " - ", -term
+            (_, first), *rest = _pieces(term, printer, width - _NESTING)
+            out += [(sign, first), *rest]
+        return out
+    if expr.is_Mul:
+        return _product_pieces(expr, printer, width)
+    if expr.is_Pow:
+        return _wrap(r"\Bigl(", _pieces(expr.base, printer, width - _NESTING),
+                     r"\Bigr)^{" + printer.doprint(expr.exp) + "}")
+    parts = _expectation_parts(expr, printer)
+    if parts is None:
+        return [("", tex)]
+    opening, inner = parts
+    return _wrap(opening, _pieces(inner, printer, width - max(_NESTING, _width(opening) + 2)), r"\Bigr]")
+
+
+class AbbreviatedRational(sympy.Symbol):
+    """A long exact rational in a display, printed to ``ROUNDED_DIGITS`` digits and ``\\ldots``."""
+
+    def __new__(cls, value: sympy.Rational):
+        # the name keeps the exact value (so different numbers never merge); name and class
+        # name sort before every engine symbol, so the number leads its product
+        return super().__new__(cls, f"0_{value.p}_{value.q}", positive=True)
+
+    def _latex(self, printer):
+        _, p, q = self.name.split("_")
+        value = sympy.Rational(int(p), int(q))
+        longer = sympy.N(value, ROUNDED_DIGITS + 2)
+        exact = sympy.Rational(str(longer)) == value       # a terminating decimal, short enough
+        mantissa, _, exponent = str(longer if exact else sympy.N(value, ROUNDED_DIGITS)).partition("e")
+        if exact and "." in mantissa:
+            mantissa = mantissa.rstrip("0").rstrip(".")
+        return (mantissa + ("" if exact else r"\ldots")
+                + (r" \times 10^{" + str(int(exponent)) + "}" if exponent else ""))
+
+
+def _long(number) -> bool:
+    return number.is_Rational and len(str(abs(number.p))) + len(str(number.q)) > LONGEST_RATIONAL
+
+
+def _shorten(expr):
+    """Long exact rationals replaced by their rounded display (display only)."""
+    return expr.replace(_long, lambda r: (-1 if r < 0 else 1) * AbbreviatedRational(abs(r)))
+
+
+def expr_latex(expr) -> str:
+    r"""LaTeX of ``expr`` for a document: as :func:`sympy.latex`, long rationals rounded.
+
+    >>> print(expr_latex(sympy.Rational(10**30 + 1, 3 * 10**29) * sympy.Symbol("y")))
+    3.33333333333\ldots y
+    """
+    return LatexPrinter().doprint(_shorten(sympy.sympify(expr)))
+
+
+def display_latex(lhs: str, expr, width: float = LINE_WIDTH) -> str:
+    r"""``lhs = expr`` as an ``align*`` environment, broken into lines of about ``width`` characters.
+
+    With an empty ``lhs`` the expression alone is shown. Lines break at sums
+    (the sign starts the new line) and between the factors of a product (the
+    new line starts with ``\times``), so every line is valid LaTeX; a single
+    factor wider than ``width`` stays whole.
+    """
+    printer = LatexPrinter()
+    lines, current = [], ""
+    for sep, tex in _pieces(_shorten(sympy.sympify(expr)), printer, width - _width(lhs)):
+        if _width(current) >= _SHORTEST_LINE and _width(current + sep + tex) > width - _width(lhs):
+            lines.append(current)
+            current = (r"\times " if sep == " " else sep.lstrip()) + tex
+        else:
+            current += sep + tex
+    lines.append(current)
+    first = (lhs + " &= " if lhs else "&") + lines[0]
+    body = " \\\\\n".join([first] + [r"&\quad " + line for line in lines[1:]])
+    return "\\begin{align*}\n" + body + "\n\\end{align*}"

@@ -29,12 +29,15 @@ import sympy
 from .activation import Activation
 from .gaussian import ExpectationResult, GaussianExpectation, Step, _tidy
 from .gaussian import expect_product as _expect_product
-from .symbols import q, sigma_b2, sigma_w2, x
+from .bivariate import BivariateGaussianExpectation, expect2
+from .symbols import Theta, c, d, q, q11, q12, q22, q_star, sigma_b2, sigma_w2, x
 
 __all__ = ["Law", "Laws", "derive", "LAW_NAMES"]
 
 #: The law names in the order they are derived and shown.
-LAW_NAMES = ("q_map", "chi_par", "chi_1", "chi_2")
+SINGLE_INPUT = ("q_map", "chi_par", "chi_1", "chi_2")
+TWO_INPUT = ("cov_map", "c_map", "chi_c", "distance_map", "ntk_map")
+LAW_NAMES = SINGLE_INPUT + TWO_INPUT
 
 #: How each law's left-hand side is written.
 LAW_SYMBOLS = {
@@ -42,6 +45,11 @@ LAW_SYMBOLS = {
     "chi_par": ("chi_par(q)", r"\chi_{\parallel}(q)"),
     "chi_1": ("chi_1(q)", r"\chi_1(q)"),
     "chi_2": ("chi_2(q)", r"\chi_2(q)"),
+    "cov_map": ("q12'(q11, q12, q22)", r"q_{12}'(q_{11}, q_{12}, q_{22})"),
+    "c_map": ("C(c)", r"C(c)"),
+    "chi_c": ("chi_c(c)", r"\chi_c(c)"),
+    "distance_map": ("d'(d)", r"d'(d)"),
+    "ntk_map": ("Theta'(q11, q12, q22, Theta)", r"\Theta'(q_{11}, q_{12}, q_{22}, \Theta)"),
 }
 
 
@@ -123,9 +131,14 @@ class Laws:
         return "$\\displaystyle " + self._latex().replace("\\\\\n", "\\\\ ") + "$"
 
 
+def is_closed(expr) -> bool:
+    """True when ``expr`` holds no unevaluated Gaussian expectation."""
+    return not expr.has(GaussianExpectation, BivariateGaussianExpectation)
+
+
 def _law(name, result: ExpectationResult, build, extra_steps=()) -> Law:
     expr = build(result.value)
-    closed = not expr.has(GaussianExpectation)
+    closed = is_closed(expr)
     return Law(name, expr, closed, result.tactic, tuple(extra_steps) + result.steps, notes=result.notes)
 
 
@@ -142,7 +155,7 @@ def _delta_terms(act: Activation, v):
 
 
 #: Default time budget of a whole derivation, seconds.
-DERIVE_SECONDS = 20.0
+DERIVE_SECONDS = 30.0
 
 
 def derive(activation: Activation, seconds: float = DERIVE_SECONDS) -> Laws:
@@ -184,7 +197,7 @@ def derive(activation: Activation, seconds: float = DERIVE_SECONDS) -> Laws:
         steps = (Step("heat equation: d/dq E[f(sqrt(q) z)] = E[f''(sqrt(q) z)]/2 with f = phi^2, "
                       "so chi_par = sigma_w^2 (E[phi'^2] + E[phi phi''])"
                       + (" + the Dirac-delta terms of phi'' at the kinks" if act.jumps(1) else ""), expr),)
-        entries.append(Law("chi_par", expr, not expr.has(GaussianExpectation), "heat equation", steps))
+        entries.append(Law("chi_par", expr, is_closed(expr), "heat equation", steps))
     else:
         expr = sympy.diff(q_map.expr, q)
         entries.append(Law("chi_par", expr, False, "density derivative",
@@ -204,4 +217,39 @@ def derive(activation: Activation, seconds: float = DERIVE_SECONDS) -> Laws:
         d2 = act.derivative(2)
         entries.append(_law("chi_2", expect_product(d2, d2, q), lambda e: sigma_w2 * e,
                             [Step("chi_2 = sigma_w^2 E[phi''(sqrt(q) z)^2]")]))
+    entries.extend(_two_input_laws(act, deadline))
     return Laws(act, tuple(entries))
+
+
+def _two_input_laws(act: Activation, deadline: float) -> list:
+    """Covariance map, c-map at q*, chi_c, distance map and the NTK map."""
+    phi, out = act.piecewise, []
+    at_q_star = {q11: q_star, q22: q_star, q12: c * q_star}
+    two = expect2(phi, phi, q11, q12, q22, deadline=deadline)
+    cov = sigma_w2 * two.value + sigma_b2
+    out.append(Law("cov_map", cov, is_closed(cov), two.tactic,
+                   (Step("covariance map: q12' = sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2, "
+                         "(u1, u2) ~ N(0, [[q11, q12], [q12, q22]])"),) + two.steps, notes=two.notes))
+    cmap = _tidy((sigma_w2 * two.value.xreplace(at_q_star) + sigma_b2) / q_star)
+    out.append(Law("c_map", cmap, is_closed(cmap), two.tactic,
+                   (Step("c-map at the length fixed point: C(c) = q12'/q* with q11 = q22 = q*, "
+                         "q12 = c q*", cmap),)))
+    if act.is_continuous(0):
+        d1 = act.derivative(1)
+        dot = expect2(d1, d1, q11, q12, q22, deadline=deadline)
+        chi_c = _tidy(sigma_w2 * dot.value.xreplace(at_q_star))
+        out.append(Law("chi_c", chi_c, is_closed(chi_c), dot.tactic,
+                       (Step("chi_c(c) = dC/dc = sigma_w^2 E[phi'(u1) phi'(u2)] (Price's theorem), "
+                             "u's at q*, correlation c"),) + dot.steps, notes=dot.notes))
+    else:
+        out.append(_undefined("chi_c", "phi jumps, so phi' holds a Dirac delta"))
+    dmap = 2 * q_star * (1 - cmap.subs(c, 1 - d / (2 * q_star)))
+    out.append(Law("distance_map", dmap, is_closed(dmap), "substitution",
+                   (Step("distance map at q*: d' = 2 q* (1 - C(1 - d/(2 q*))), d = q11 + q22 - 2 q12", dmap),)))
+    if act.is_continuous(0):
+        ntk = cov + sigma_w2 * dot.value * Theta
+        out.append(Law("ntk_map", ntk, is_closed(ntk), dot.tactic,
+                       (Step("NTK recursion: Theta' = q12' + sigma_w^2 E[phi'(u1) phi'(u2)] Theta", ntk),)))
+    else:
+        out.append(_undefined("ntk_map", "phi jumps, so phi' holds a Dirac delta"))
+    return out

@@ -14,7 +14,7 @@ import sympy
 
 __all__ = [
     "PaperSymbol", "x", "z", "z1", "z2", "q", "q_star", "q11", "q22", "q12", "c",
-    "sigma_w2", "sigma_b2", "LATEX_NAMES",
+    "sigma_w2", "sigma_b2", "d", "Theta", "LATEX_NAMES",
 ]
 
 #: How each named symbol is printed in LaTeX.
@@ -30,6 +30,8 @@ LATEX_NAMES = {
     "q12": "q_{12}",
     "c": "c",
     "sigma_w2": r"\sigma_w^2",
+    "d": "d",
+    "Theta": r"\Theta",
     "sigma_b2": r"\sigma_b^2",
 }
 
@@ -58,3 +60,6 @@ c = PaperSymbol("c", real=True)
 #: Weight and bias variances (DESIGN section 2: parameters are variances).
 sigma_w2 = PaperSymbol("sigma_w2", positive=True)
 sigma_b2 = PaperSymbol("sigma_b2", nonnegative=True)
+#: Squared distance between two inputs, d = q11 + q22 - 2 q12, and the NTK entry.
+d = PaperSymbol("d", nonnegative=True)
+Theta = PaperSymbol("Theta", real=True)
