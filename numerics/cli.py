@@ -107,18 +107,23 @@ def _cmd_derive(args, out):
     return 0
 
 
+def emit(out, as_json: bool, result, header: str) -> int:
+    """Print ``result`` as one JSON object (``to_json()``) or as a header and its text."""
+    if as_json:
+        json.dump(result.to_json(), out, indent=2)
+        print(file=out)
+    else:
+        print(header, file=out)
+        print(result, file=out)
+    return 0
+
+
 def _cmd_fixed_point(args, out):
     act = activation_from(args.activation, _params(args.param), args.name)
     sw2, sb2 = _variance(args, "w"), _variance(args, "b")
     fp = fixed_point(compile_laws(derive(act)), sw2, sb2, dps=args.dps, q0=args.q0,
                      two_input=not args.single_input)
-    if args.json:
-        json.dump(fp.to_json(), out, indent=2)
-        print(file=out)
-    else:
-        print(f"{act.name} at sigma_w2 = {sw2}, sigma_b2 = {sb2} ({args.dps} digits)", file=out)
-        print(fp, file=out)
-    return 0
+    return emit(out, args.json, fp, f"{act.name} at sigma_w2 = {sw2}, sigma_b2 = {sb2} ({args.dps} digits)")
 
 
 def _add_activation(p):

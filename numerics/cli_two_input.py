@@ -14,7 +14,7 @@ import numpy as np
 
 from neurodyn.theory.laws import derive
 
-from .cli import _UsageError, _add_activation, _params, _variance, activation_from
+from .cli import _UsageError, _add_activation, _params, _variance, activation_from, emit
 from .compile import compile_laws
 from .criticality import critical_point, phase_diagram, text_progress
 from .fixedpoint import fixed_point
@@ -44,13 +44,7 @@ def _cmd_critical(args, out):
     act = activation_from(args.activation, _params(args.param), args.name)
     sb2 = _variance(args, "b")
     cp = critical_point(compile_laws(derive(act)), sb2, dps=args.dps)
-    if args.json:
-        json.dump(cp.to_json(), out, indent=2)
-        print(file=out)
-    else:
-        print(f"{act.name}: critical line chi_1 = 1 at sigma_b2 = {sb2} ({args.dps} digits)", file=out)
-        print(cp, file=out)
-    return 0
+    return emit(out, args.json, cp, f"{act.name}: critical line chi_1 = 1 at sigma_b2 = {sb2} ({args.dps} digits)")
 
 
 def _grid(text: str, flag: str) -> np.ndarray:

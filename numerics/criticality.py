@@ -19,7 +19,6 @@ r"""Two inputs at the length fixed point: c*, its slope, depth scales, phases, c
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from dataclasses import dataclass
 

@@ -72,12 +72,13 @@ _TACTICS = {
                             "was checked against quadrature",
     "termwise": "linearity: every term of the integrand was integrated exactly on its own "
                 "(odd terms vanish); the sum was checked against quadrature",
-    "price": r"Price's theorem: with $u_1, u_2$ jointly Gaussian of variance $q$ and covariance $s$, "
-             r"$\partial_s \mathbb{E}[f(u_1) g(u_2)] = \mathbb{E}[f'(u_1) g'(u_2)]$. The expectation was "
-             "differentiated in $s$ until a known (Gaussian-exponential) form appeared, integrated back "
-             "in $s$ from $s = 0$, where $u_1$ and $u_2$ are independent and the expectation factorises "
-             "(this fixes the constant), and evaluated at $s = q$; the result was checked against "
-             "quadrature",
+    "price": r"Price's theorem: with $u_1, u_2$ jointly Gaussian with covariance $t$, "
+             r"$\partial_t \mathbb{E}[f(u_1) g(u_2)] = \mathbb{E}[f'(u_1) g'(u_2)]$ (a kink of $f$ "
+             "puts a Dirac delta in $f'$). The expectation was differentiated in $t$ until a known form "
+             "appeared (Gaussian-exponential terms, sifted deltas), integrated back in $t$ from $t = 0$, "
+             "where $u_1$ and $u_2$ are independent and the expectation factorises (this fixes the "
+             "constant), and evaluated at the covariance wanted ($t = q$ for one input, $t = q_{12}$ for "
+             "two); the result was checked against quadrature",
     "differentiation": "differentiation of the closed-form length map $V(q)$ in $q$",
     "heat equation": r"the heat equation $\frac{d}{dq}\mathbb{E}_z[f(\sqrt{q}\,z)] = "
                      r"\frac12 \mathbb{E}_z[f''(\sqrt{q}\,z)]$ applied to $f = \phi^2$",

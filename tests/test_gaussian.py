@@ -2,7 +2,6 @@ import mpmath
 import pytest
 import sympy
 
-from neurodyn.theory import catalog
 from neurodyn.theory.gaussian import (GaussianExpectation, expect, expect_product,
                                       gaussian_exponential_1d, gaussian_exponential_2d)
 from neurodyn.theory.symbols import q, q11, q12, q22, x

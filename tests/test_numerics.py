@@ -7,7 +7,7 @@ import pytest
 import sympy
 
 from neurodyn.numerics import compile_laws, fixed_point
-from neurodyn.numerics.quadrature import IntegrandBundle, expect_mp, expect_np
+from neurodyn.numerics.quadrature import IntegrandBundle, expect_mp
 from neurodyn.theory import Activation, catalog, derive
 from neurodyn.theory.errors import ConvergenceError, NotDefinedError
 from neurodyn.theory.laws import SINGLE_INPUT

@@ -28,7 +28,6 @@ Every closed form is checked against an independent nested quadrature.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import math
@@ -41,7 +40,7 @@ from .activation import Piece, pieces_of, piecewise_from
 from .budget import time_limit
 from .errors import BudgetExceeded, NotDefinedError
 from .gaussian import (ExpectationResult, Step, TACTIC_SECONDS, UnevaluatedExpectation, _TacticFailed, _tidy,
-                       expect, gaussian_exponential_1d, gaussian_exponential_2d)
+                       expect, gaussian_exponential_1d, gaussian_exponential_2d, run_tactics)
 from .symbols import x
 
 __all__ = ["BivariateGaussianExpectation", "expect2", "price_integral", "verify_2d", "Distribution"]
@@ -212,8 +211,11 @@ def _one_input(F: Distribution, v):
     return value
 
 
-def price_integral(f, g, v11, v12, v22, max_order=3, seconds=TACTIC_SECONDS):
-    """E[f(u1) g(u2)] by Price's theorem in the covariance: (value, steps)."""
+def price_integral(f, g, v11, v12, v22, max_order=3, seconds=TACTIC_SECONDS, at="q12"):
+    """E[f(u1) g(u2)] by Price's theorem in the covariance: (value, steps).
+
+    ``at`` names the covariance reached at the end in the last step's text.
+    """
     t = sympy.Dummy("t", real=True)
     F, G = [Distribution.of(f)], [Distribution.of(g)]
     steps = []
@@ -239,7 +241,7 @@ def price_integral(f, g, v11, v12, v22, max_order=3, seconds=TACTIC_SECONDS):
                 f"integrate back in t from t = 0, where u1 and u2 are independent and "
                 f"E[f^({j})(u1) g^({j})(u2)] = E[f^({j})] E[g^({j})] = {const}", current))
         value = _tidy(current.subs(t, v12))
-        steps.append(Step("set t = q12", value))
+        steps.append(Step(f"set t = {at}", value))
         return value, steps
     raise _TacticFailed(f"no derivative up to order {max_order} reached a closed form")
 
@@ -326,34 +328,18 @@ def expect2(f, g, v11, v12, v22, *, seconds: float = TACTIC_SECONDS,
     from .closed_forms import lookup_2d
 
     f, g = sympy.sympify(f), sympy.sympify(g)
-    notes = []
+
+    def gaussian_exponential():
+        value = _tidy(_closed_pair(Distribution.of(f), Distribution.of(g), v11, v12, v22))
+        return value, [Step("Gaussian-exponential terms integrated exactly over the plane "
+                            "(moment generating function)", value)]
+
     attempts = [
         ("catalogue", lambda: lookup_2d(f, g, v11, v12, v22)),
         ("symmetry", lambda: _tactic_symmetry(f, g)),
         ("mehler", lambda: _tactic_mehler(f, g, v11, v12, v22)),
-        ("gaussian-exponential", lambda: (_tidy(_closed_pair(Distribution.of(f), Distribution.of(g),
-                                                             v11, v12, v22)),
-                                          [Step("Gaussian-exponential terms integrated exactly over the "
-                                                "plane (moment generating function)")])),
+        ("gaussian-exponential", gaussian_exponential),
         ("price", lambda: price_integral(f, g, v11, v12, v22, seconds=seconds)),
     ]
-    for name, attempt in attempts:
-        budget = seconds if deadline is None else min(seconds, deadline - time.monotonic())
-        if budget <= 0.05:
-            notes.append(f"{name}: skipped, the derivation's time budget is spent")
-            continue
-        try:
-            with time_limit(budget, f"tactic {name}"):
-                value, steps = attempt()
-                if name != "symmetry":
-                    verify_2d(value, f, g, (v11, v12, v22))
-        except (_TacticFailed, BudgetExceeded) as exc:
-            notes.append(f"{name}: {exc}")
-            continue
-        if name == "gaussian-exponential":
-            steps = [Step(steps[0].description, value)]
-        return ExpectationResult(value, True, name, tuple(steps), tuple(notes))
-    node = BivariateGaussianExpectation(f, g, v11, v12, v22)
-    return ExpectationResult(node, False, "unevaluated",
-                             (Step("no tactic found a closed form; the expectation stays unevaluated "
-                                   "and is integrated numerically", node),), tuple(notes))
+    return run_tactics(attempts, lambda value: verify_2d(value, f, g, (v11, v12, v22)),
+                       BivariateGaussianExpectation(f, g, v11, v12, v22), seconds=seconds, deadline=deadline)

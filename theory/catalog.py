@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sympy
-
 from .activation import Activation
 from .errors import ActivationError
 from .parse import parse_expression, parse_number
@@ -42,7 +40,7 @@ ENTRIES: dict[str, Entry] = {
     "abs": Entry("abs(x)", summary="absolute value"),
     "elu": Entry("where(x > 0, x, alpha*(exp(x) - 1))", (("alpha", "1"),), "exponential linear unit",
                  "Clevert et al. 2016"),
-    "selu": Entry(f"lam*where(x > 0, x, alpha*(exp(x) - 1))",
+    "selu": Entry("lam*where(x > 0, x, alpha*(exp(x) - 1))",
                   (("alpha", _SELU_ALPHA), ("lam", _SELU_LAMBDA)), "scaled ELU", "Klambauer et al. 2017"),
     "gelu": Entry("x*(1 + erf(x/sqrt(2)))/2", summary="Gaussian error linear unit x*Phi(x)",
                   reference="Hendrycks & Gimpel 2016"),

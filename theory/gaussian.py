@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy
 
-from .activation import Piece, pieces_of, piecewise_from
+from .activation import pieces_of
 from .budget import time_limit
 from .errors import BudgetExceeded, NeurodynError, NotDefinedError
 from .symbols import x, z
@@ -335,7 +335,7 @@ def _tactic_termwise(integrand, v):
     terms = sympy.Add.make_args(sympy.expand(integrand))
     if len(terms) < 2:
         raise _TacticFailed("not a sum")
-    total, steps = sympy.S.Zero, []
+    total = sympy.S.Zero
     for term in terms:
         for tactic in (_tactic_symmetry, _tactic_gaussian_exponential):
             try:
@@ -370,96 +370,20 @@ def _tactic_gaussian_exponential(integrand, v):
                         "exactly by completing the square", total)]
 
 
-def _integrate_back(K, s, t, constant, seconds):
-    """constant + int_0^s K(t) dt, by manualintegrate then integrate, bounded."""
-    from sympy.integrals.manualintegrate import manualintegrate
-
-    last = None
-    for method in (manualintegrate, sympy.integrate):
-        try:
-            with time_limit(seconds, "integration in the covariance"):
-                anti = method(K, t)
-        except (BudgetExceeded, NotImplementedError, ValueError, TypeError) as exc:
-            last = exc
-            continue
-        if anti.has(sympy.Integral, sympy.Piecewise, sympy.I) or anti.has(sympy.nan):
-            last = f"{method.__name__} gave no usable antiderivative"
-            continue
-        return constant + anti.subs(t, s) - anti.subs(t, 0)
-    raise _TacticFailed(f"could not integrate back in the covariance ({last})")
-
-
-def _smooth(f) -> bool:
-    return len(pieces_of(f)) == 1
-
-
-def _tactic_price(f, g, v, max_order=3, seconds=TACTIC_SECONDS):
-    """E[f(u) g(u)] via Price's theorem in the covariance s = Cov(u1, u2), at s = v."""
-    if not (_smooth(f) and _smooth(g)):
-        raise _TacticFailed("Price's theorem here needs smooth factors (kinks give deltas)")
-    t = sympy.Dummy("s", real=True)
-    steps = []
-    for m in range(1, max_order + 1):
-        fm, gm = sympy.diff(f, x, m), sympy.diff(g, x, m)
-        try:
-            K = gaussian_exponential_2d(fm, gm, v, t, v)
-        except _TacticFailed:
-            continue
-        K = _tidy(K)
-        steps.append(Step(
-            f"Price's theorem, differentiated {m} time(s) in the covariance s: "
-            f"d^{m}/ds^{m} E[f(u1) g(u2)] = E[f^({m})(u1) g^({m})(u2)], a Gaussian-exponential "
-            "expectation", K))
-        # constants at s = 0, where u1 and u2 are independent
-        current = K
-        for j in range(m - 1, -1, -1):
-            fj, gj = sympy.diff(f, x, j), sympy.diff(g, x, j)
-            cj = []
-            for h in (fj, gj):
-                res = expect(h, v, allow_price=False)
-                if not res.closed:
-                    raise _TacticFailed(f"E[{h}] at s = 0 has no closed form")
-                cj.append(res.value)
-            const = _tidy(cj[0] * cj[1])
-            current = _tidy(_integrate_back(current, t, t, const, seconds))
-            steps.append(Step(
-                f"integrate back in s from s = 0, where E[f^({j})(u1) g^({j})(u2)] = "
-                f"E[f^({j})] E[g^({j})] = {const}", current))
-        value = _tidy(current.subs(t, v))
-        steps.append(Step("set s = v (u1 = u2)", value))
-        return value, steps
-    raise _TacticFailed(f"no derivative up to order {max_order} gave a Gaussian-exponential form")
-
-
 def expect(f, v, *, allow_price: bool = True, seconds: float = TACTIC_SECONDS,
            deadline: float | None = None) -> ExpectationResult:
     """``E_z[f(sqrt(v) z)]`` by the tactic pipeline (see the module docstring)."""
     return expect_product(f, sympy.S.One, v, allow_price=allow_price, seconds=seconds, deadline=deadline)
 
 
-def expect_product(f, g, v, *, allow_price: bool = True, seconds: float = TACTIC_SECONDS,
-                   deadline: float | None = None) -> ExpectationResult:
-    """``E_z[f(u) g(u)]``, ``u = sqrt(v) z``, keeping the factorisation for Price's theorem.
+def run_tactics(attempts, verify, unevaluated, *, seconds, deadline) -> ExpectationResult:
+    """Try ``attempts`` (name, thunk -> (value, steps)) in order, each within its budget.
 
-    Each tactic runs for at most ``seconds``; with ``deadline`` (a
-    ``time.monotonic()`` instant) no tactic runs past it, and the result is the
-    unevaluated expectation with a note saying so.
+    A tactic's closed form is accepted only after ``verify(value)`` (skipped for
+    ``symmetry``, whose zero is exact); the first accepted wins. When none does, the
+    result is ``unevaluated`` with a note per tactic saying why it failed.
     """
-    from .closed_forms import lookup_1d
-
-    f, g = sympy.sympify(f), sympy.sympify(g)
-    integrand = f * g
-    if integrand.has(sympy.DiracDelta):
-        raise NotDefinedError(f"E[{integrand}] holds a Dirac delta")
     notes = []
-    attempts = [
-        ("catalogue", lambda: lookup_1d(f, g, v)),
-        ("symmetry", lambda: _tactic_symmetry(integrand, v)),
-        ("gaussian-exponential", lambda: _tactic_gaussian_exponential(integrand, v)),
-        ("termwise", lambda: _tactic_termwise(integrand, v)),
-    ]
-    if allow_price and g != 1:
-        attempts.append(("price", lambda: _tactic_price(f, g, v, seconds=seconds)))
     for name, attempt in attempts:
         budget = seconds if deadline is None else min(seconds, deadline - time.monotonic())
         if budget <= 0.05:
@@ -468,16 +392,41 @@ def expect_product(f, g, v, *, allow_price: bool = True, seconds: float = TACTIC
         try:
             with time_limit(budget, f"tactic {name}"):
                 value, steps = attempt()
-                if name not in ("symmetry",):
-                    verify_1d(value, integrand, v)
-        except _TacticFailed as exc:
-            notes.append(f"{name}: {exc}")
-            continue
-        except BudgetExceeded as exc:
+                if name != "symmetry":
+                    verify(value)
+        except (_TacticFailed, BudgetExceeded) as exc:
             notes.append(f"{name}: {exc}")
             continue
         return ExpectationResult(value, True, name, tuple(steps), tuple(notes))
-    node = GaussianExpectation(integrand, v)
-    return ExpectationResult(node, False, "unevaluated",
+    return ExpectationResult(unevaluated, False, "unevaluated",
                              (Step("no tactic found a closed form; the expectation stays unevaluated "
-                                   "and is integrated numerically", node),), tuple(notes))
+                                   "and is integrated numerically", unevaluated),), tuple(notes))
+
+
+def expect_product(f, g, v, *, allow_price: bool = True, seconds: float = TACTIC_SECONDS,
+                   deadline: float | None = None) -> ExpectationResult:
+    """``E_z[f(u) g(u)]``, ``u = sqrt(v) z``, keeping the factorisation for Price's theorem.
+
+    Each tactic runs for at most ``seconds``; with ``deadline`` (a
+    ``time.monotonic()`` instant) no tactic runs past it, and the result is the
+    unevaluated expectation with a note saying so. Price's theorem runs on the
+    two-input expectation ``E[f(u1) g(u2)]`` at full correlation.
+    """
+    from .bivariate import price_integral
+    from .closed_forms import lookup_1d
+
+    f, g = sympy.sympify(f), sympy.sympify(g)
+    integrand = f * g
+    if integrand.has(sympy.DiracDelta):
+        raise NotDefinedError(f"E[{integrand}] holds a Dirac delta")
+    attempts = [
+        ("catalogue", lambda: lookup_1d(f, g, v)),
+        ("symmetry", lambda: _tactic_symmetry(integrand, v)),
+        ("gaussian-exponential", lambda: _tactic_gaussian_exponential(integrand, v)),
+        ("termwise", lambda: _tactic_termwise(integrand, v)),
+    ]
+    if allow_price and g != 1:
+        attempts.append(("price", lambda: price_integral(f, g, v, v, v, seconds=seconds,
+                                                         at=f"{v} (full correlation: u1 = u2)")))
+    return run_tactics(attempts, lambda value: verify_1d(value, integrand, v),
+                       GaussianExpectation(integrand, v), seconds=seconds, deadline=deadline)
