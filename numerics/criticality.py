@@ -32,7 +32,7 @@ from .fixedpoint import _sensitivities, depth_scale, fixed_point, polish_fixed_p
 from .quadrature import GUARD_DIGITS
 from .results import Estimate, FixedPoint
 
-__all__ = ["correlation_fixed_point", "correlation_fixed_points", "critical_point", "CriticalPoint",
+__all__ = ["correlation_fixed_point", "correlation_fixed_points", "critical_point", "critical_line", "CriticalPoint",
            "phase_diagram", "PhaseDiagram", "phase_of"]
 
 
@@ -178,6 +178,22 @@ class CriticalPoint:
         if self.note:
             rows.append(self.note)
         return "\n".join(rows)
+
+
+def critical_line(f: CompiledLaws, q_star):
+    """The critical line chi_1 = 1 as float64 arrays ``(sigma_w2, sigma_b2)``, parametrised by ``q*``.
+
+    ``sigma_w2(q) = 1/E[phi'^2]``, ``sigma_b2(q) = q - sigma_w2 E[phi^2]`` (X18's
+    parametrisation, reference/theory.md section 3.2); points with ``sigma_b2 < 0``
+    are not realisable networks.
+
+    >>> from neurodyn.theory import catalog, derive
+    >>> from neurodyn.numerics import compile_laws
+    >>> sw2, sb2 = critical_line(compile_laws(derive(catalog.get("erf"))), [0.517176837981])
+    >>> round(float(sw2[0]), 9), round(float(sb2[0]), 9)
+    (1.375839007, 0.05)
+    """
+    return _line_np(f, np.asarray(q_star, dtype=float))
 
 
 def _line_np(f, qs):
