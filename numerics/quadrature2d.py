@@ -273,21 +273,29 @@ def _smoothed_mp(bundle, s1, a, b, dps):
 
 
 def _pieces_mp(bundle, s1, a, b, dps):
-    """tanh-sinh on the smooth pieces of z1 and of the conditional z2 (kinks move with z1)."""
+    """Quadrature on the smooth pieces of z1 and of the conditional z2 (kinks move with z1).
+
+    Both variables are standard Gaussian, so each piece is clipped to
+    ``|z| <= L`` (the weight is below ``10^-(dps+15)`` beyond) and split at the
+    peak ``z = 0``: tanh-sinh then always has nodes where the mass is.
+    """
     m = len(bundle)
     values, errors = [mpmath.mpf(0)] * m, [mpmath.mpf(0)] * m
+    L = mpmath.sqrt(2 * (dps + GUARD_DIGITS + 5) * mpmath.log(10)) + 8
 
     def bounds(lo, hi, shift, scale):
-        if scale == 0:
+        a_ = -L if lo == -sympy.oo else max((mpmath.mpf(sympy.N(lo, mpmath.mp.dps)) - shift) / scale, -L)
+        b_ = L if hi == sympy.oo else min((mpmath.mpf(sympy.N(hi, mpmath.mp.dps)) - shift) / scale, L)
+        if b_ <= a_:
             return None
-        a_ = -mpmath.inf if lo == -sympy.oo else (mpmath.mpf(sympy.N(lo, mpmath.mp.dps)) - shift) / scale
-        b_ = mpmath.inf if hi == sympy.oo else (mpmath.mpf(sympy.N(hi, mpmath.mp.dps)) - shift) / scale
-        return a_, b_
+        return [a_, 0, b_] if a_ < 0 < b_ else [a_, b_]
 
     gfuncs = [(iv, bundle.g.mp_function(k)) for k, iv in enumerate(bundle.g.intervals)]
     for k, (lo, hi, _) in enumerate(bundle.f.intervals):
         fn = bundle.f.mp_function(k)
-        za, zb = bounds(lo, hi, 0, s1)
+        outer = bounds(lo, hi, 0, s1)
+        if outer is None:
+            continue
         for p in range(m):
             def inner(z1, p=p):
                 mean = a * z1
@@ -297,12 +305,13 @@ def _pieces_mp(bundle, s1, a, b, dps):
                             return gfn(mean)[p]
                 total = mpmath.mpf(0)
                 for (glo, ghi, _), gfn in gfuncs:
-                    lo2, hi2 = bounds(glo, ghi, mean, b)
-                    if hi2 > lo2:
-                        total += mpmath.quad(lambda z2: gfn(mean + b * z2)[p] * mpmath.npdf(z2), [lo2, hi2])
+                    pts = bounds(glo, ghi, mean, b)
+                    if pts is not None:
+                        total += mpmath.quad(lambda z2: gfn(mean + b * z2)[p] * mpmath.npdf(z2), pts,
+                                             method="gauss-legendre")
                 return total
 
-            val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1) * mpmath.npdf(z1), [za, zb],
+            val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1) * mpmath.npdf(z1), outer,
                                    error=True)
             values[p] += val
             errors[p] += err + abs(val) * mpmath.mpf(10) ** (-(dps + 2))

@@ -81,3 +81,18 @@ def test_printing():
     e = GaussianExpectation(sympy.tanh(x)**2, q)
     assert str(e) == "E_z[tanh(sqrt(q)*z)**2]"
     assert r"\mathbb{E}_{z}" in sympy.latex(e)
+
+
+def test_derive_in_a_worker_thread_does_not_hang():
+    """Outside the main thread no budget can interrupt SymPy: tactics are refused, kinks still split."""
+    import threading
+
+    from neurodyn.theory import catalog, derive
+
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(laws=derive(catalog.get("relu"))))
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive()
+    laws = out["laws"]
+    assert not laws.q_map.closed and any("main thread" in n for n in laws.q_map.notes)

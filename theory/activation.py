@@ -82,7 +82,7 @@ def pieces_of(expr: sympy.Expr, seconds: float = 5.0) -> tuple[Piece, ...]:
     if not expr.has(*_KINKY):
         return (Piece(-sympy.oo, sympy.oo, expr),)
     try:
-        with time_limit(seconds, "splitting at kinks"):
+        with time_limit(seconds, "splitting at kinks", optional=True):
             folded = sympy.piecewise_fold(expr.rewrite(sympy.Piecewise))
             if not isinstance(folded, sympy.Piecewise):
                 if folded.has(sympy.Piecewise):

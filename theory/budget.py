@@ -32,13 +32,19 @@ def remaining() -> float | None:
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float, what: str = "symbolic work"):
+def time_limit(seconds: float, what: str = "symbolic work", *, optional: bool = False):
     """Run the block for at most ``seconds``; raise :class:`BudgetExceeded` after.
 
-    Budgets nest: an inner budget never outlives the outer one.
+    Budgets nest: an inner budget never outlives the outer one. Outside the main
+    thread the block cannot be interrupted: it is refused (BudgetExceeded), or, with
+    ``optional=True`` (for steps that are cheap on any input the parser accepts),
+    run without a budget.
     """
     global _deadline
     if not _can_interrupt():
+        if optional:
+            yield
+            return
         raise BudgetExceeded(f"{what}: time budgets need the main thread; skipped")
     now = time.monotonic()
     outer = _deadline
