@@ -311,3 +311,12 @@ def test_cli_two_input_bad_input(args, fragment):
 def test_cli_bad_grid_is_usage_error():
     r = run("phase-diagram", "tanh", "--sigma-w2", "0.5:9", "--sigma-b2", "0:1:3")
     assert r.returncode == 2
+
+
+def test_kinked_non_gaussian_exponential_pieces_near_full_correlation():
+    """softsign (pieces x/(1 +- x)): nested quadrature, clipped and split at the peak, agrees with float64."""
+    f = compiled("softsign")
+    q = "0.137453164274871"
+    fast = f.c_map(np.array([0.999]), "1.5", "0.05", float(q))[0]
+    slow = f.c_map(0.999, "1.5", "0.05", q, dps=8)
+    assert abs(float(slow.value) - fast) < 1e-7 and abs(fast - 0.9993232148) < 1e-9

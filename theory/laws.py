@@ -155,7 +155,7 @@ def _delta_terms(act: Activation, v):
 
 
 #: Default time budget of a whole derivation, seconds.
-DERIVE_SECONDS = 30.0
+DERIVE_SECONDS = 25.0
 
 
 def derive(activation: Activation, seconds: float = DERIVE_SECONDS) -> Laws:
