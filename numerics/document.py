@@ -191,7 +191,8 @@ def _law_section(law) -> list:
     if law.steps:
         items = [r"\paragraph{Derivation.}", r"\begin{enumerate}"]
         for step in law.steps:
-            items.append(r"\item " + text_latex(step.description) + ("." if step.expr is None else ":"))
+            sentence = step.tex if step.tex else text_latex(step.description)
+            items.append(r"\item " + sentence + ("." if step.expr is None else ":"))
             if step.expr is not None:
                 items.append(display_latex("", step.expr))
         out.append("\n".join(items + [r"\end{enumerate}"]))

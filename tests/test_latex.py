@@ -111,11 +111,11 @@ def test_document_shows_prices_derivation(erf_document):
     law = erf_document[erf_document.index("\\subsection{$V(q)$"):erf_document.index("\\subsection{$\\chi_{\\parallel}")]
     assert "V(q) &= \\sigma_b^2 + \\frac{2 \\sigma_w^2 \\operatorname{asin}" in law
     assert "Closed form, obtained by Price's theorem" in law
-    steps = ["Price's theorem, differentiated 1 time(s) in the covariance q12 = t",  # the differentiated form
-             "which is known in closed form",                                       # the known form reached
-             "integrate back in t from t = 0",                                      # integration back
-             "E[f\\textasciicircum{}(0)] E[g\\textasciicircum{}(0)] = 0",           # the constant at t = 0
-             "set t = q (full correlation: u1 = u2)"]
+    steps = ["Price's theorem, differentiated 1 time(s) in the covariance $q_{12} = t$",   # differentiated
+             "which is known in closed form",                                              # the known form
+             "integrate back in $t$ from $t = 0$",                                         # integration back
+             "\\mathbb{E}[f^{(0)}]\\,\\mathbb{E}[g^{(0)}] = 0$",                           # the constant
+             "set $t = q$ (full correlation: u1 = u2)"]
     at = [law.index(step) for step in steps]
     assert at == sorted(at)
     assert "\\frac{4}{\\pi \\sqrt{\\left(- 2 t + 2 q + 1\\right) \\left(2 t + 2 q + 1\\right)}}" in law

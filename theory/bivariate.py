@@ -211,10 +211,10 @@ def _one_input(F: Distribution, v):
     return value
 
 
-def price_integral(f, g, v11, v12, v22, max_order=3, seconds=TACTIC_SECONDS, at="q12"):
+def price_integral(f, g, v11, v12, v22, max_order=3, seconds=TACTIC_SECONDS, remark=""):
     """E[f(u1) g(u2)] by Price's theorem in the covariance: (value, steps).
 
-    ``at`` names the covariance reached at the end in the last step's text.
+    ``remark`` is added to the last step (``t = v12``), e.g. "full correlation".
     """
     t = sympy.Dummy("t", real=True)
     F, G = [Distribution.of(f)], [Distribution.of(g)]
@@ -232,16 +232,23 @@ def price_integral(f, g, v11, v12, v22, max_order=3, seconds=TACTIC_SECONDS, at=
         steps.append(Step(
             f"Price's theorem, differentiated {m} time(s) in the covariance q12 = t: "
             f"d^{m}/dt^{m} E[f(u1) g(u2)] = E[f^({m})(u1) g^({m})(u2)], which is known in closed form "
-            "(Gaussian-exponential terms and Dirac deltas sifted)", K))
+            "(Gaussian-exponential terms and Dirac deltas sifted)", K,
+            f"Price's theorem, differentiated {m} time(s) in the covariance $q_{{12}} = t$: "
+            rf"$\partial_t^{{{m}}}\,\mathbb{{E}}[f(u_1)\,g(u_2)] = \mathbb{{E}}[f^{{({m})}}(u_1)\,g^{{({m})}}(u_2)]$, "
+            "which is known in closed form (Gaussian-exponential terms, Dirac deltas sifted)"))
         current = K
         for j in range(m - 1, -1, -1):
             const = _tidy(_one_input(F[j], v11) * _one_input(G[j], v22))
             current = _tidy(_integrate_back(current, t, const, seconds))
             steps.append(Step(
                 f"integrate back in t from t = 0, where u1 and u2 are independent and "
-                f"E[f^({j})(u1) g^({j})(u2)] = E[f^({j})] E[g^({j})] = {const}", current))
+                f"E[f^({j})(u1) g^({j})(u2)] = E[f^({j})] E[g^({j})] = {const}", current,
+                r"integrate back in $t$ from $t = 0$, where $u_1$ and $u_2$ are independent and "
+                rf"$\mathbb{{E}}[f^{{({j})}}(u_1)\,g^{{({j})}}(u_2)] = \mathbb{{E}}[f^{{({j})}}]\,"
+                rf"\mathbb{{E}}[g^{{({j})}}] = {sympy.latex(const)}$"))
         value = _tidy(current.subs(t, v12))
-        steps.append(Step(f"set t = {at}", value))
+        tail = f" ({remark})" if remark else ""
+        steps.append(Step(f"set t = {v12}{tail}", value, f"set $t = {sympy.latex(v12)}${tail}"))
         return value, steps
     raise _TacticFailed(f"no derivative up to order {max_order} reached a closed form")
 
@@ -276,7 +283,10 @@ def _tactic_mehler(f, g, v11, v12, v22):
     total = sum(sympy.factorial(k) * coefficient(fz, k) * coefficient(gz, k) * rho**k for k in range(n + 1))
     total = _tidy(total)
     return total, [Step("Mehler's formula: expand both polynomials in Hermite polynomials He_k; "
-                        "E[f(u1) g(u2)] = sum_k k! a_k b_k rho^k is a finite sum", total)]
+                        "E[f(u1) g(u2)] = sum_k k! a_k b_k rho^k is a finite sum", total,
+                        r"Mehler's formula: both polynomials expanded in Hermite polynomials $He_k$; "
+                        r"$\mathbb{E}[f(u_1)g(u_2)] = \sum_k k!\,a_k b_k \rho^k$, "
+                        r"$\rho = q_{12}/\sqrt{q_{11}q_{22}}$, is a finite sum")]
 
 
 def verify_2d(closed, f, g, cov_symbols, cov_values=("1.3", "0.4", "0.7"), rtol=1e-9):

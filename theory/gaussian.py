@@ -135,10 +135,15 @@ def heat_derivative(f, v) -> sympy.Expr:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a derivation: what was done and the expression it gave."""
+    """One step of a derivation: what was done and the expression it gave.
+
+    ``description`` is plain text; ``tex``, when given, is the same sentence with
+    its mathematics in LaTeX (documents use it instead of the escaped text).
+    """
 
     description: str
     expr: sympy.Expr | None = None
+    tex: str | None = None
 
 
 @dataclass(frozen=True)
@@ -367,7 +372,9 @@ def _tactic_gaussian_exponential(integrand, v):
         total = _tidy(sympy.re(sympy.expand_complex(total)))
     what = "split at the kinks; " if len(pieces) > 1 else ""
     return total, [Step(what + "each piece is a sum of x^k exp(a x^2 + b x) terms, integrated "
-                        "exactly by completing the square", total)]
+                        "exactly by completing the square", total,
+                        what + r"each piece is a sum of terms $x^k e^{a x^2 + b x}$, integrated exactly by "
+                        "completing the square")]
 
 
 def expect(f, v, *, allow_price: bool = True, seconds: float = TACTIC_SECONDS,
@@ -427,6 +434,6 @@ def expect_product(f, g, v, *, allow_price: bool = True, seconds: float = TACTIC
     ]
     if allow_price and g != 1:
         attempts.append(("price", lambda: price_integral(f, g, v, v, v, seconds=seconds,
-                                                         at=f"{v} (full correlation: u1 = u2)")))
+                                                         remark="full correlation: u1 = u2")))
     return run_tactics(attempts, lambda value: verify_1d(value, integrand, v),
                        GaussianExpectation(integrand, v), seconds=seconds, deadline=deadline)

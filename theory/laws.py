@@ -178,7 +178,8 @@ def derive(activation: Activation, seconds: float = DERIVE_SECONDS) -> Laws:
 
     vres = expect_product(phi, phi, q)
     q_map = _law("q_map", vres, lambda e: sigma_w2 * e + sigma_b2,
-                 [Step("q-map: V(q) = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2")])
+                 [Step("q-map: V(q) = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2", None,
+                       r"length map: $V(q) = \sigma_w^2\,\mathbb{E}_z[\phi(\sqrt{q}\,z)^2] + \sigma_b^2$")])
     entries.append(q_map)
 
     d1 = act.derivative(1)
@@ -188,27 +189,35 @@ def derive(activation: Activation, seconds: float = DERIVE_SECONDS) -> Laws:
     if q_map.closed:
         expr = _tidy(sympy.diff(q_map.expr, q))
         entries.append(Law("chi_par", expr, True, "differentiation",
-                           (Step("chi_par = dV/dq of the closed-form q-map", expr),)))
+                           (Step("chi_par = dV/dq of the closed-form q-map", expr,
+                                 r"$\chi_\parallel = dV/dq$ of the closed-form length map"),)))
     elif chi1_res is not None:
         # heat equation: d/dq E[phi^2] = E[phi'^2] + E[phi phi''] (+ delta terms at kinks of phi')
         pp = expect_product(phi, act.derivative(2), q)
         value = chi1_res.value + pp.value + _delta_terms(act, q)
         expr = sigma_w2 * value
+        deltas = " + the Dirac-delta terms of phi'' at the kinks" if act.jumps(1) else ""
         steps = (Step("heat equation: d/dq E[f(sqrt(q) z)] = E[f''(sqrt(q) z)]/2 with f = phi^2, "
-                      "so chi_par = sigma_w^2 (E[phi'^2] + E[phi phi''])"
-                      + (" + the Dirac-delta terms of phi'' at the kinks" if act.jumps(1) else ""), expr),)
+                      "so chi_par = sigma_w^2 (E[phi'^2] + E[phi phi''])" + deltas, expr,
+                      r"heat equation $\frac{d}{dq}\mathbb{E}_z[f(\sqrt{q}\,z)] = \frac{1}{2}\mathbb{E}_z"
+                      r"[f''(\sqrt{q}\,z)]$ with $f = \phi^2$, so $\chi_\parallel = \sigma_w^2(\mathbb{E}"
+                      r"[\phi'^2] + \mathbb{E}[\phi\phi''])$"
+                      + (r" plus the Dirac-delta terms of $\phi''$ at the kinks" if act.jumps(1) else "")),)
         entries.append(Law("chi_par", expr, is_closed(expr), "heat equation", steps))
     else:
         expr = sympy.diff(q_map.expr, q)
         entries.append(Law("chi_par", expr, False, "density derivative",
                            (Step("phi jumps, so d/dq acts on the Gaussian density: "
-                                 "d/dq E[f(u)] = E[f(u)(u^2 - q)]/(2 q^2)", expr),)))
+                                 "d/dq E[f(u)] = E[f(u)(u^2 - q)]/(2 q^2)", expr,
+                                 r"$\phi$ jumps, so $d/dq$ acts on the Gaussian density: $\frac{d}{dq}"
+                                 r"\mathbb{E}[f(u)] = \mathbb{E}[f(u)(u^2 - q)]/(2q^2)$"),)))
 
     if chi1_res is None:
         entries.append(_undefined("chi_1", "phi jumps, so phi' holds a Dirac delta and E[phi'^2] is infinite"))
     else:
         entries.append(_law("chi_1", chi1_res, lambda e: sigma_w2 * e,
-                            [Step("chi_1 = sigma_w^2 E[phi'(sqrt(q) z)^2]")]))
+                            [Step("chi_1 = sigma_w^2 E[phi'(sqrt(q) z)^2]", None,
+                                  r"$\chi_1 = \sigma_w^2\,\mathbb{E}_z[\phi'(\sqrt{q}\,z)^2]$")]))
 
     if not act.is_continuous(1):
         entries.append(_undefined("chi_2", "phi' jumps at a kink, so phi'' holds a Dirac delta and "
@@ -216,7 +225,8 @@ def derive(activation: Activation, seconds: float = DERIVE_SECONDS) -> Laws:
     else:
         d2 = act.derivative(2)
         entries.append(_law("chi_2", expect_product(d2, d2, q), lambda e: sigma_w2 * e,
-                            [Step("chi_2 = sigma_w^2 E[phi''(sqrt(q) z)^2]")]))
+                            [Step("chi_2 = sigma_w^2 E[phi''(sqrt(q) z)^2]", None,
+                                  r"$\chi_2 = \sigma_w^2\,\mathbb{E}_z[\phi''(\sqrt{q}\,z)^2]$")]))
     entries.extend(_two_input_laws(act, deadline))
     return Laws(act, tuple(entries))
 
@@ -229,27 +239,39 @@ def _two_input_laws(act: Activation, deadline: float) -> list:
     cov = sigma_w2 * two.value + sigma_b2
     out.append(Law("cov_map", cov, is_closed(cov), two.tactic,
                    (Step("covariance map: q12' = sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2, "
-                         "(u1, u2) ~ N(0, [[q11, q12], [q12, q22]])"),) + two.steps, notes=two.notes))
+                         "(u1, u2) ~ N(0, [[q11, q12], [q12, q22]])", None,
+                         r"covariance map: $q_{12}' = \sigma_w^2\,\mathbb{E}[\phi(u_1)\phi(u_2)] + \sigma_b^2$, "
+                         r"$(u_1, u_2) \sim \mathcal{N}\bigl(0, \bigl(\begin{smallmatrix} q_{11} & q_{12} \\ "
+                         r"q_{12} & q_{22} \end{smallmatrix}\bigr)\bigr)$"),) + two.steps, notes=two.notes))
     cmap = _tidy((sigma_w2 * two.value.xreplace(at_q_star) + sigma_b2) / q_star)
     out.append(Law("c_map", cmap, is_closed(cmap), two.tactic,
                    (Step("c-map at the length fixed point: C(c) = q12'/q* with q11 = q22 = q*, "
-                         "q12 = c q*", cmap),)))
+                         "q12 = c q*", cmap,
+                         r"c-map at the length fixed point: $C(c) = q_{12}'/q^*$ with $q_{11} = q_{22} = q^*$, "
+                         r"$q_{12} = c\,q^*$"),)))
     if act.is_continuous(0):
         d1 = act.derivative(1)
         dot = expect2(d1, d1, q11, q12, q22, deadline=deadline)
         chi_c = _tidy(sigma_w2 * dot.value.xreplace(at_q_star))
         out.append(Law("chi_c", chi_c, is_closed(chi_c), dot.tactic,
                        (Step("chi_c(c) = dC/dc = sigma_w^2 E[phi'(u1) phi'(u2)] (Price's theorem), "
-                             "u's at q*, correlation c"),) + dot.steps, notes=dot.notes))
+                             "u's at q*, correlation c", None,
+                             r"$\chi_c(c) = dC/dc = \sigma_w^2\,\mathbb{E}[\phi'(u_1)\phi'(u_2)]$ (Price's "
+                             r"theorem), $u_1, u_2$ of variance $q^*$ and correlation $c$"),) + dot.steps,
+                       notes=dot.notes))
     else:
         out.append(_undefined("chi_c", "phi jumps, so phi' holds a Dirac delta"))
     dmap = 2 * q_star * (1 - cmap.subs(c, 1 - d / (2 * q_star)))
     out.append(Law("distance_map", dmap, is_closed(dmap), "substitution",
-                   (Step("distance map at q*: d' = 2 q* (1 - C(1 - d/(2 q*))), d = q11 + q22 - 2 q12", dmap),)))
+                   (Step("distance map at q*: d' = 2 q* (1 - C(1 - d/(2 q*))), d = q11 + q22 - 2 q12", dmap,
+                         r"distance map at $q^*$: $d' = 2q^*\bigl(1 - C(1 - d/(2q^*))\bigr)$, "
+                         r"$d = q_{11} + q_{22} - 2q_{12}$"),)))
     if act.is_continuous(0):
         ntk = cov + sigma_w2 * dot.value * Theta
         out.append(Law("ntk_map", ntk, is_closed(ntk), dot.tactic,
-                       (Step("NTK recursion: Theta' = q12' + sigma_w^2 E[phi'(u1) phi'(u2)] Theta", ntk),)))
+                       (Step("NTK recursion: Theta' = q12' + sigma_w^2 E[phi'(u1) phi'(u2)] Theta", ntk,
+                             r"NTK recursion: $\Theta' = q_{12}' + \sigma_w^2\,\mathbb{E}[\phi'(u_1)\phi'(u_2)]"
+                             r"\,\Theta$"),)))
     else:
         out.append(_undefined("ntk_map", "phi jumps, so phi' holds a Dirac delta"))
     return out
