@@ -48,6 +48,13 @@ def _c_point(fp: FixedPoint, c_value):
     return dict(c=c_value, q_star=fp.value, sigma_w2=fp.sigma_w2, sigma_b2=fp.sigma_b2)
 
 
+def _c_evaluator(f: CompiledLaws, fp: FixedPoint):
+    """``evaluate(names, c, digits)`` for :func:`polish_fixed_point` on the c-map at ``fp``."""
+    def evaluate(which, cv, digits):
+        return f.evaluate_at(which, _c_point(fp, cv), dps=digits)
+    return evaluate
+
+
 def _float_c_start(f: CompiledLaws, fp: FixedPoint, c0=0.0):
     """Float64 iteration of the c-map from c0 (then Newton when slow)."""
     point = _c_point(fp, None)
@@ -97,11 +104,7 @@ def correlation_fixed_point(f: CompiledLaws, fp: FixedPoint) -> FixedPoint:
         raise NotDefinedError(f"the c-map of {f.activation.name} is not defined")
     c_float, _ = _float_c_start(f, fp)
     names = ["c_map", "chi_c"]
-
-    def evaluate(which, cv, digits):
-        return f.evaluate_at(which, _c_point(fp, cv), dps=digits)
-
-    cv, error, vals, _ = polish_fixed_point(evaluate, c_float, dps, "c_map", "chi_c", names, "c*")
+    cv, error, vals, _ = polish_fixed_point(_c_evaluator(f, fp), c_float, dps, "c_map", "chi_c", names, "c*")
     with mpmath.workdps(dps + 2 * GUARD_DIGITS):
         # the error of q* moves c* by (dC/dq*) dq*/(1 - chi_c)
         qf = float(fp.value)
@@ -129,11 +132,9 @@ def correlation_fixed_points(f: CompiledLaws, fp: FixedPoint, grid: int = 400) -
         found.append(1.0)
     out = []
     for c0 in found:
-        def evaluate(which, cv, digits):
-            return f.evaluate_at(which, _c_point(fp, cv), dps=digits)
-
         try:
-            cv, err, v, _ = polish_fixed_point(evaluate, c0, fp.dps, "c_map", "chi_c", ["c_map", "chi_c"], "c*")
+            cv, err, v, _ = polish_fixed_point(_c_evaluator(f, fp), c0, fp.dps, "c_map", "chi_c",
+                                               ["c_map", "chi_c"], "c*")
         except ConvergenceError:
             if c0 != 1.0:
                 raise

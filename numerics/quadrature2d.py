@@ -245,43 +245,20 @@ def _mehler_mp(bundle, v, rho, dps):
     raise ConvergenceError("Mehler series: the Hermite coefficients did not converge")
 
 
-def _smoothed_mp(bundle, s1, a, b, dps):
-    """Exact inner expectation (closed form in the conditional mean), tanh-sinh outside."""
-    m = len(bundle)
-    G = bundle.conditional[0]
-    values, errors = [mpmath.mpf(0)] * m, [mpmath.mpf(0)] * m
-    gfn = bundle.g.mp_function
-    for k, (lo, hi, _) in enumerate(bundle.f.intervals):
-        fn = bundle.f.mp_function(k)
-        za = -mpmath.inf if lo == -sympy.oo else mpmath.mpf(sympy.N(lo, mpmath.mp.dps)) / s1
-        zb = mpmath.inf if hi == sympy.oo else mpmath.mpf(sympy.N(hi, mpmath.mp.dps)) / s1
-        if b == 0:                                     # u2 = a z1 exactly
-            def inner(z1):
-                mean = a * z1
-                for j, (glo, ghi, _) in enumerate(bundle.g.intervals):
-                    if (glo == -sympy.oo or glo <= mean) and (ghi == sympy.oo or mean <= ghi):
-                        return gfn(j)(mean)
-        else:
-            def inner(z1, b2=b * b):
-                return G(a * z1, b2)
-        for p in range(m):
-            val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1)[p] * mpmath.npdf(z1), [za, zb],
-                                   error=True)
-            values[p] += val
-            errors[p] += err + abs(val) * mpmath.mpf(10) ** (-(dps + 2))
-    return values, errors
+def _kinked_mp(bundle, s1, a, b, dps):
+    """Kinked bundles: the outer variable piece by piece, the conditional inner one exactly or by pieces.
 
-
-def _pieces_mp(bundle, s1, a, b, dps):
-    """Quadrature on the smooth pieces of z1 and of the conditional z2 (kinks move with z1).
-
-    Both variables are standard Gaussian, so each piece is clipped to
+    The inner expectation ``E[g(a z1 + b z2) | z1]`` is ``g(a z1)`` when ``b = 0``,
+    the closed form :attr:`BivariateBundle.conditional` when the pieces of ``g``
+    allow it, and otherwise Gauss-Legendre on its pieces (whose kinks move with
+    ``z1``). Both variables are standard Gaussian, so each piece is clipped to
     ``|z| <= L`` (the weight is below ``10^-(dps+15)`` beyond) and split at the
-    peak ``z = 0``: tanh-sinh then always has nodes where the mass is.
+    peak ``z = 0``: the rules then always have nodes where the mass is.
     """
     m = len(bundle)
     values, errors = [mpmath.mpf(0)] * m, [mpmath.mpf(0)] * m
     L = mpmath.sqrt(2 * (dps + GUARD_DIGITS + 5) * mpmath.log(10)) + 8
+    closed = bundle.conditional[0] if bundle.conditional is not None else None
 
     def bounds(lo, hi, shift, scale):
         a_ = -L if lo == -sympy.oo else max((mpmath.mpf(sympy.N(lo, mpmath.mp.dps)) - shift) / scale, -L)
@@ -291,27 +268,35 @@ def _pieces_mp(bundle, s1, a, b, dps):
         return [a_, 0, b_] if a_ < 0 < b_ else [a_, b_]
 
     gfuncs = [(iv, bundle.g.mp_function(k)) for k, iv in enumerate(bundle.g.intervals)]
+    memo = {}
+
+    def inner(z1):
+        if z1 in memo:
+            return memo[z1]
+        mean = a * z1
+        if b == 0:
+            out = next(gfn(mean) for (glo, ghi, _), gfn in gfuncs
+                       if (glo == -sympy.oo or glo <= mean) and (ghi == sympy.oo or mean <= ghi))
+        elif closed is not None:
+            out = closed(mean, b * b)
+        else:
+            out = [mpmath.mpf(0)] * m
+            for (glo, ghi, _), gfn in gfuncs:
+                pts = bounds(glo, ghi, mean, b)
+                if pts is not None:
+                    for p in range(m):
+                        out[p] += mpmath.quad(lambda z2: gfn(mean + b * z2)[p] * mpmath.npdf(z2), pts,
+                                              method="gauss-legendre")
+        memo[z1] = out
+        return out
+
     for k, (lo, hi, _) in enumerate(bundle.f.intervals):
         fn = bundle.f.mp_function(k)
         outer = bounds(lo, hi, 0, s1)
         if outer is None:
             continue
         for p in range(m):
-            def inner(z1, p=p):
-                mean = a * z1
-                if b == 0:
-                    for (glo, ghi, _), gfn in gfuncs:
-                        if (glo == -sympy.oo or glo <= mean) and (ghi == sympy.oo or mean <= ghi):
-                            return gfn(mean)[p]
-                total = mpmath.mpf(0)
-                for (glo, ghi, _), gfn in gfuncs:
-                    pts = bounds(glo, ghi, mean, b)
-                    if pts is not None:
-                        total += mpmath.quad(lambda z2: gfn(mean + b * z2)[p] * mpmath.npdf(z2), pts,
-                                             method="gauss-legendre")
-                return total
-
-            val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1) * mpmath.npdf(z1), outer,
+            val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1)[p] * mpmath.npdf(z1), outer,
                                    error=True)
             values[p] += val
             errors[p] += err + abs(val) * mpmath.mpf(10) ** (-(dps + 2))
@@ -321,7 +306,7 @@ def _pieces_mp(bundle, s1, a, b, dps):
 def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int):
     """``[E[f_i(u1) g_i(u2)]]`` at ``dps`` digits: (values, error bounds), lists of mpf."""
     with mpmath.workdps(dps + GUARD_DIGITS):
-        v11, v12, v22 = (mpmath.mpf(v) if not isinstance(v, str) else mpmath.mpf(v) for v in (v11, v12, v22))
+        v11, v12, v22 = (mpmath.mpf(v) for v in (v11, v12, v22))
         if v11 <= 0 or v22 <= 0:
             raise ValueError("two-input expectations need q11 > 0 and q22 > 0")
         s1, a, b = _split(v11, v12, v22)
@@ -330,10 +315,8 @@ def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int):
             vals, errs = _mehler_mp(bundle, v11, rho, dps)
         elif bundle.smooth:
             vals, errs = _grid_mp(bundle, s1, a, b, dps)
-        elif bundle.conditional is not None:
-            vals, errs = _smoothed_mp(bundle, s1, a, b, dps)
         else:
-            vals, errs = _pieces_mp(bundle, s1, a, b, dps)
+            vals, errs = _kinked_mp(bundle, s1, a, b, dps)
         return [+v for v in vals], [+e for e in errs]
 
 
@@ -377,6 +360,15 @@ def _mehler_np(bundle, v11, v22, rho):
     return vals, err
 
 
+def _outer_nodes(lo, hi, s1, nodes, weights):
+    """Gauss-Legendre nodes z1 and Gaussian-weighted weights on one piece of u1 (clipped to |z1| <= 12)."""
+    za = np.full(s1.shape, -12.0) if lo == -sympy.oo else np.maximum(float(lo) / s1, -12.0)
+    zb = np.full(s1.shape, 12.0) if hi == sympy.oo else np.minimum(float(hi) / s1, 12.0)
+    zb = np.maximum(za, zb)
+    z1 = (za + zb) / 2 + (zb - za) / 2 * nodes
+    return z1, weights * (zb - za) / 2 * np.exp(-z1**2 / 2) / math.sqrt(2 * math.pi)
+
+
 def _gauss_legendre_np(bundle, v11, v12, v22, n=96, chunk=256):
     nodes, weights = np.polynomial.legendre.leggauss(n)
     shape = np.broadcast(v11, v12, v22).shape
@@ -392,11 +384,7 @@ def _gauss_legendre_np(bundle, v11, v12, v22, n=96, chunk=256):
         a = (v12[sl] / np.sqrt(v11[sl]))[:, None]
         b = np.sqrt(np.maximum(v22[sl] - a[:, 0] ** 2, 0))[:, None]
         for lo, hi, ffn in fints:
-            za = np.full(s1.shape, -12.0) if lo == -sympy.oo else np.maximum(float(lo) / s1, -12.0)
-            zb = np.full(s1.shape, 12.0) if hi == sympy.oo else np.minimum(float(hi) / s1, 12.0)
-            zb = np.maximum(za, zb)
-            z1 = (za + zb) / 2 + (zb - za) / 2 * nodes                      # (c, n)
-            w1 = weights * (zb - za) / 2 * np.exp(-z1**2 / 2) * c0
+            z1, w1 = _outer_nodes(lo, hi, s1, nodes, weights)              # (c, n)
             with np.errstate(all="ignore"):
                 fvals = ffn(s1 * z1)
             inner = [np.zeros(z1.shape) for _ in range(m)]
@@ -434,11 +422,7 @@ def _smoothed_np(bundle, v11, v12, v22, n=128):
     out = np.zeros((m, s1.shape[0]))
     for k, (lo, hi, _) in enumerate(bundle.f.intervals):
         ffn = bundle.f.np_function(k)
-        za = np.full(s1.shape, -12.0) if lo == -sympy.oo else np.maximum(float(lo) / s1, -12.0)
-        zb = np.full(s1.shape, 12.0) if hi == sympy.oo else np.minimum(float(hi) / s1, 12.0)
-        zb = np.maximum(za, zb)
-        z1 = (za + zb) / 2 + (zb - za) / 2 * nodes
-        w1 = weights * (zb - za) / 2 * np.exp(-z1**2 / 2) / math.sqrt(2 * math.pi)
+        z1, w1 = _outer_nodes(lo, hi, s1, nodes, weights)
         with np.errstate(all="ignore"):
             fvals = ffn(s1 * z1)
             inner = G(a * z1, np.where(b2 > 0, b2, 1.0))
