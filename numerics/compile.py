@@ -1,6 +1,8 @@
 r"""``compile_laws(laws)``: numeric callables from derived laws, both back ends.
 
-Each law ``L(q; sigma_w2, sigma_b2)`` becomes a method of :class:`CompiledLaws`:
+Every registered law (:data:`neurodyn.theory.laws.LAWS`) becomes a method of
+:class:`CompiledLaws`, ``f.NAME(*variables, sigma_w2, sigma_b2=0, *at, dps=None)``
+(``f.q_map(q, sigma_w2, sigma_b2)``, ``f.c_map(c, sigma_w2, sigma_b2, q_star)``):
 
 * with ``dps=N``: an mpmath evaluation at N digits returning an
   :class:`~neurodyn.numerics.results.Estimate` (value and error bound);
@@ -16,21 +18,27 @@ call needs are computed in one sweep over the nodes.
 Estimate(0.7936672987663635813303468, error=..., dps=25)
 >>> f.chi_1([0.5, 1.0], sigma_w2=2.25, sigma_b2=0.05).round(12)
 array([1.33295804, 1.04490653])
+
+A :class:`CompiledLaws` pickles (its numeric callables are rebuilt from the laws):
+
+>>> import pickle
+>>> pickle.loads(pickle.dumps(f)).chi_1(0.5, 2.25)
+1.3329580...
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 import sympy
 
-from neurodyn.theory._numeric import NUMPY_FUNCTIONS
-from neurodyn.theory.bivariate import BivariateGaussianExpectation
+from neurodyn.theory.checks import NUMPY_FUNCTIONS
 from neurodyn.theory.errors import NotDefinedError
-from neurodyn.theory.gaussian import GaussianExpectation
-from neurodyn.theory.laws import Laws
+from neurodyn.theory.expectation import BivariateGaussianExpectation, GaussianExpectation
+from neurodyn.theory.laws import LAWS, Laws
 from neurodyn.theory.parse import parse_number
 from neurodyn.theory.symbols import Theta, c, d, q, q11, q12, q22, q_star, sigma_b2, sigma_w2
 
@@ -118,6 +126,16 @@ class CompiledLaws:
     def __init__(self, laws: Laws):
         self.laws = laws
         self.activation = laws.activation
+        self._build()
+
+    def __getstate__(self):
+        return {"laws": self.laws}          # the numeric callables are rebuilt on unpickling
+
+    def __setstate__(self, state):
+        self.__init__(state["laws"])
+
+    def _build(self):
+        laws = self.laws
         groups: dict = {}
         for law in laws:
             if not law.defined:
@@ -249,39 +267,45 @@ class CompiledLaws:
         return out
 
     # ----------------------------------------------------------------------------
-    def _one(self, name, dps, **point):
-        return self.evaluate_at([name], point, dps)[name]
+    def __getattr__(self, name):
+        if name.startswith("_") or name not in LAWS:
+            raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+        return self.method(name)
 
-    def q_map(self, q_value, sigma_w2, sigma_b2, dps=None):
-        """V(q) = sigma_w2 E[phi(sqrt(q) z)^2] + sigma_b2."""
-        return self._one("q_map", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(LAWS))
 
-    def chi_par(self, q_value, sigma_w2, sigma_b2=0, dps=None):
-        """V'(q), the slope of the q-map."""
-        return self._one("chi_par", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+    def method(self, name: str):
+        """The law ``name`` as a function ``(*variables, sigma_w2, sigma_b2=0, *at, dps=None)``.
 
-    def chi_1(self, q_value, sigma_w2, sigma_b2=0, dps=None):
-        """chi_1(q) = sigma_w2 E[phi'(sqrt(q) z)^2]."""
-        return self._one("chi_1", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+        Every law has the same defaults: ``sigma_b2 = 0``; the point ``at``
+        (e.g. ``q_star``) must be given.
 
-    def chi_2(self, q_value, sigma_w2, sigma_b2=0, dps=None):
-        """chi_2(q) = sigma_w2 E[phi''(sqrt(q) z)^2]."""
-        return self._one("chi_2", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+        The variables and the point ``at`` are the law's, as registered
+        (:class:`~neurodyn.theory.laws.LawSpec`); ``f.method("c_map")`` is ``f.c_map``.
+        A correlation ``c`` must lie in [-1, 1].
+        """
+        spec = LAWS[name]
+        order = (*spec.variables, "sigma_w2", "sigma_b2", *spec.at)
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        defaults = {"sigma_b2": 0, **{a: None for a in spec.at}}     # a missing point is an error below
+        signature = inspect.Signature(
+            [inspect.Parameter(a, kind, default=defaults.get(a, inspect.Parameter.empty)) for a in order]
+            + [inspect.Parameter("dps", inspect.Parameter.KEYWORD_ONLY, default=None)])
 
-    def c_map(self, c_value, sigma_w2, sigma_b2, q_star, dps=None):
-        """C(c) = (sigma_w2 E[phi(u1) phi(u2)] + sigma_b2)/q*, u's at q*, correlation c."""
-        _check_correlation(c_value)
-        return self._one("c_map", dps, c=c_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2, q_star=q_star)
+        def law_method(*args, dps=None, **kwargs):
+            bound = signature.bind(*args, dps=dps, **kwargs)
+            bound.apply_defaults()
+            point = dict(bound.arguments)
+            dps = point.pop("dps")
+            if "c" in point:
+                _check_correlation(point["c"])
+            return self.evaluate_at([name], point, dps)[name]
 
-    def chi_c(self, c_value, sigma_w2, sigma_b2, q_star, dps=None):
-        """chi_c(c) = dC/dc = sigma_w2 E[phi'(u1) phi'(u2)]."""
-        _check_correlation(c_value)
-        return self._one("chi_c", dps, c=c_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2, q_star=q_star)
-
-    def cov_map(self, q11_value, q12_value, q22_value, sigma_w2, sigma_b2, dps=None):
-        """q12' = sigma_w2 E[phi(u1) phi(u2)] + sigma_b2 for a general covariance."""
-        return self._one("cov_map", dps, q11=q11_value, q12=q12_value, q22=q22_value,
-                         sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+        law_method.__name__ = name
+        law_method.__signature__ = signature
+        law_method.__doc__ = f"{spec.notation.text}: {spec.title} (see neurodyn.theory.laws)."
+        return law_method
 
 
 def _check_correlation(c_value):

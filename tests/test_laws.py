@@ -3,7 +3,7 @@ import pytest
 import sympy
 
 from neurodyn.theory import Activation, catalog, derive
-from neurodyn.theory.gaussian import GaussianExpectation
+from neurodyn.theory import GaussianExpectation
 from neurodyn.theory.symbols import q, sigma_b2, sigma_w2
 
 from cache import laws as cached_laws
