@@ -128,7 +128,7 @@ def _plain_math(tex: str) -> str:
         tex = _PLAIN_SQRT.sub(lambda m: f"sqrt({m.group(1)})", tex)
         tex = _PLAIN_FRAC.sub(lambda m: _fraction(*(m.group(1, 2) if m.group(1) is not None
                                                      else m.group(3, 4))), tex)
-    tex = re.sub(r"\^\{\*\}", "*", tex)
+    tex = re.sub(r"\^\{\*\}", "*", tex).replace("^*", "*")
     tex = re.sub(r"([\^_])\{([^{}]*)\}", lambda m: m.group(1) + (
         m.group(2) if re.fullmatch(r"[\w*'()]+", m.group(2)) else "(" + m.group(2) + ")"), tex)
     tex = re.sub(r"\\([a-zA-Z]+)", r"\1", tex)
