@@ -87,7 +87,8 @@ def check_variances(sw2, sb2):
     return sw2, sb2
 
 
-#: The symbols a law may depend on, by the names used in ``evaluate``'s point.
+#: The symbols a law may depend on, by the names used in ``evaluate``'s point (a registered
+#: law with other symbols adds them, by name, for its compiled laws).
 ARGUMENTS = {s.name: s for s in (q, q_star, c, q11, q12, q22, d, Theta, sigma_w2, sigma_b2)}
 _ARG_SYMBOLS = tuple(ARGUMENTS.values())
 
@@ -136,6 +137,9 @@ class CompiledLaws:
 
     def _build(self):
         laws = self.laws
+        # the standard arguments, then any other symbol a registered law depends on
+        extra = {s for law in laws if law.defined for s in law.expr.free_symbols if s.name not in ARGUMENTS}
+        self._args = _ARG_SYMBOLS + tuple(sorted(extra, key=lambda s: s.name))
         groups: dict = {}
         for law in laws:
             if not law.defined:
@@ -151,8 +155,8 @@ class CompiledLaws:
             else:
                 group.bundle = BivariateBundle([(n.f, n.g) for n in group.nodes])
             # lambdify sees engine-built expressions only (never user text)
-            group.mp_cov = sympy.lambdify(_ARG_SYMBOLS, list(group.key), "mpmath")
-            group.np_cov = sympy.lambdify(_ARG_SYMBOLS, list(group.key), [NUMPY_FUNCTIONS, "numpy"])
+            group.mp_cov = sympy.lambdify(self._args, list(group.key), "mpmath")
+            group.np_cov = sympy.lambdify(self._args, list(group.key), [NUMPY_FUNCTIONS, "numpy"])
         self._groups = list(groups.values())
         self._laws = {}
         for law in laws:
@@ -161,8 +165,8 @@ class CompiledLaws:
             mine = tuple(n for g in self._groups for n in g.nodes if law.expr.has(n))
             holders = [sympy.Dummy(f"E{i}") for i in range(len(mine))]
             outer = law.expr.xreplace(dict(zip(mine, holders)))
-            args = (*_ARG_SYMBOLS, *holders)
-            needs = {s.name for s in law.expr.free_symbols if s in _ARG_SYMBOLS}
+            args = (*self._args, *holders)
+            needs = {s.name for s in law.expr.free_symbols if s in self._args}
             mp_outer = sympy.lambdify(args, outer, "mpmath")
             np_outer = sympy.lambdify(args, outer, [NUMPY_FUNCTIONS, "numpy"])
             grad = sympy.lambdify(args, [sympy.diff(outer, h) for h in holders], "mpmath") if holders else None
@@ -192,9 +196,10 @@ class CompiledLaws:
 
         With ``dps`` each value is an :class:`Estimate`; without, float64 (arrays broadcast).
         """
-        unknown = set(point) - set(ARGUMENTS)
+        known = [s.name for s in self._args]
+        unknown = set(point) - set(known)
         if unknown:
-            raise ValueError(f"unknown argument(s) {', '.join(sorted(unknown))}; known: {', '.join(ARGUMENTS)}")
+            raise ValueError(f"unknown argument(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
         compiled = [self._law(n) for n in names]
         for c_ in compiled:
             missing = [a for a in c_.needs if point.get(a) is None]
@@ -213,7 +218,7 @@ class CompiledLaws:
         out = {}
         with mpmath.workdps(dps + GUARD_DIGITS):
             args = [to_mpf(point[s.name]) if point.get(s.name) is not None else mpmath.mpf(0)
-                    for s in _ARG_SYMBOLS]
+                    for s in self._args]
             values, errors = {}, {}
             for group in self._needed_groups(compiled):
                 cov = group.mp_cov(*args)
@@ -234,7 +239,7 @@ class CompiledLaws:
                 else:
                     with mpmath.workdps(dps + 2 * GUARD_DIGITS):
                         args2 = [to_mpf(point[s.name]) if point.get(s.name) is not None else mpmath.mpf(0)
-                                 for s in _ARG_SYMBOLS]
+                                 for s in self._args]
                         val2 = c_.mp_outer(*args2)
                     err = abs(val2 - val)
                 err += abs(val) * mpmath.mpf(10) ** (-(dps + GUARD_DIGITS - 1))
@@ -245,7 +250,7 @@ class CompiledLaws:
         arrays = {k: np.asarray(float(to_mpf(v)) if isinstance(v, (str, mpmath.mpf)) else v, dtype=float)
                   for k, v in point.items() if v is not None}
         shape = np.broadcast(*arrays.values()).shape if arrays else ()
-        args = [arrays.get(s.name, np.zeros(())) for s in _ARG_SYMBOLS]
+        args = [arrays.get(s.name, np.zeros(())) for s in self._args]
         values = {}
         for group in self._needed_groups(compiled):
             with np.errstate(all="ignore"):

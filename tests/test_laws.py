@@ -165,6 +165,27 @@ def test_a_registered_law_is_derived_compiled_and_printed():
     assert "kappa" not in LAWS
 
 
+def test_a_registered_law_may_bring_its_own_variable():
+    from neurodyn.numerics import compile_laws
+    from neurodyn.theory.laws import Law, law, unregister_law
+
+    ell = sympy.Symbol("ell", positive=True)
+
+    @law("chi_1_power", "chi_1^ell(q)", r"\chi_1^{\ell}(q)", title="a test law", variables=("q", "ell"))
+    def _power(d):
+        chi_1 = d.law("chi_1")
+        return Law("chi_1_power", chi_1.expr**ell, chi_1.closed, "composition")
+
+    try:
+        f = compile_laws(derive(catalog.get("erf")))
+        chi_1 = f.chi_1("0.5", "2", dps=20).value
+        got = f.chi_1_power("0.5", "3", "2", dps=20)
+        with mpmath.workdps(30):
+            assert abs(got.value - chi_1**3) <= got.error + mpmath.mpf(10) ** -18
+    finally:
+        unregister_law("chi_1_power")
+
+
 def test_every_law_method_has_the_same_defaults():
     from neurodyn.theory.laws import LAWS
 

@@ -19,7 +19,6 @@ from typing import Callable
 import sympy
 
 from ..budget import time_limit
-from ..checks import ClosedFormMismatch
 from ..errors import BudgetExceeded, NeurodynError
 from ..expectation import ExpectationResult, Step, UnevaluatedExpectation
 
@@ -96,7 +95,9 @@ def run_tactics(tactics, problem: Problem, verify, unevaluated, *, seconds: floa
 
     A closed form is accepted only after ``verify(value)`` (skipped for an exact
     tactic); the first accepted wins. When none does, the result is ``unevaluated``
-    with a note per tactic saying why it failed.
+    with a note per tactic saying why it failed. Any error of the project's own
+    (:class:`~neurodyn.theory.errors.NeurodynError`) inside a tactic or its check
+    means that the tactic failed.
     """
     notes = []
     for tactic in tactics:
@@ -112,7 +113,9 @@ def run_tactics(tactics, problem: Problem, verify, unevaluated, *, seconds: floa
                 value, steps = tactic(problem)
                 if not tactic.exact:
                     verify(value)
-        except (TacticFailed, ClosedFormMismatch, BudgetExceeded) as exc:
+        except NeurodynError as exc:       # TacticFailed, ClosedFormMismatch, BudgetExceeded, ...
+            # the project's own error inside a tactic (e.g. a budget running out in a helper
+            # that turns it into an ActivationError) means this tactic failed, not the derivation
             notes.append(f"{name}: {exc}")
             continue
         return ExpectationResult(value, True, name, tuple(steps), tuple(notes))
