@@ -225,8 +225,14 @@ class Derivation:
         return self._expectations[key]
 
     def law(self, name: str) -> Law:
+        if self._laws.get(name, True) is None:
+            raise RecursionError(f"the law {name} is built from itself")
         if name not in self._laws:
-            built = LAWS[name].build(self)
+            self._laws[name] = None                     # being built
+            try:
+                built = LAWS[name].build(self)
+            finally:
+                del self._laws[name]
             if built.name != name:
                 raise ValueError(f"the builder of {name} returned the law {built.name}")
             self._laws[name] = built
