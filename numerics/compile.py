@@ -133,7 +133,8 @@ class CompiledLaws:
         return {"laws": self.laws}          # the numeric callables are rebuilt on unpickling
 
     def __setstate__(self, state):
-        self.__init__(state["laws"])
+        self.laws = state["laws"]
+        self.activation = self.laws.activation       # the callables are built on first use
 
     def _build(self):
         laws = self.laws
@@ -273,6 +274,9 @@ class CompiledLaws:
 
     # ----------------------------------------------------------------------------
     def __getattr__(self, name):
+        if name in _BUILT and "laws" in self.__dict__:      # unpickled: build the callables now
+            self._build()
+            return self.__dict__[name]
         if name.startswith("_") or name not in LAWS:
             raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
         return self.method(name)
@@ -311,6 +315,10 @@ class CompiledLaws:
         law_method.__signature__ = signature
         law_method.__doc__ = f"{spec.notation.text}: {spec.title} (see neurodyn.theory.laws)."
         return law_method
+
+
+#: The attributes that :meth:`CompiledLaws._build` makes.
+_BUILT = ("_args", "_groups", "_laws")
 
 
 def _check_correlation(c_value):
