@@ -1,6 +1,8 @@
 r"""``compile_laws(laws)``: numeric callables from derived laws, both back ends.
 
-Each law ``L(q; sigma_w2, sigma_b2)`` becomes a method of :class:`CompiledLaws`:
+Every registered law (:data:`neurodyn.theory.laws.LAWS`) becomes a method of
+:class:`CompiledLaws`, ``f.NAME(*variables, sigma_w2, sigma_b2=0, *at, dps=None)``
+(``f.q_map(q, sigma_w2, sigma_b2)``, ``f.c_map(c, sigma_w2, sigma_b2, q_star)``):
 
 * with ``dps=N``: an mpmath evaluation at N digits returning an
   :class:`~neurodyn.numerics.results.Estimate` (value and error bound);
@@ -16,21 +18,27 @@ call needs are computed in one sweep over the nodes.
 Estimate(0.7936672987663635813303468, error=..., dps=25)
 >>> f.chi_1([0.5, 1.0], sigma_w2=2.25, sigma_b2=0.05).round(12)
 array([1.33295804, 1.04490653])
+
+A :class:`CompiledLaws` pickles (its numeric callables are rebuilt from the laws):
+
+>>> import pickle
+>>> pickle.loads(pickle.dumps(f)).chi_1(0.5, 2.25)
+1.3329580...
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 import sympy
 
-from neurodyn.theory._numeric import NUMPY_FUNCTIONS
-from neurodyn.theory.bivariate import BivariateGaussianExpectation
+from neurodyn.theory.checks import NUMPY_FUNCTIONS
 from neurodyn.theory.errors import NotDefinedError
-from neurodyn.theory.gaussian import GaussianExpectation
-from neurodyn.theory.laws import Laws
+from neurodyn.theory.expectation import BivariateGaussianExpectation, GaussianExpectation
+from neurodyn.theory.laws import LAWS, Laws
 from neurodyn.theory.parse import parse_number
 from neurodyn.theory.symbols import Theta, c, d, q, q11, q12, q22, q_star, sigma_b2, sigma_w2
 
@@ -79,7 +87,8 @@ def check_variances(sw2, sb2):
     return sw2, sb2
 
 
-#: The symbols a law may depend on, by the names used in ``evaluate``'s point.
+#: The symbols a law may depend on, by the names used in ``evaluate``'s point (a registered
+#: law with other symbols adds them, by name, for its compiled laws).
 ARGUMENTS = {s.name: s for s in (q, q_star, c, q11, q12, q22, d, Theta, sigma_w2, sigma_b2)}
 _ARG_SYMBOLS = tuple(ARGUMENTS.values())
 
@@ -118,6 +127,20 @@ class CompiledLaws:
     def __init__(self, laws: Laws):
         self.laws = laws
         self.activation = laws.activation
+        self._build()
+
+    def __getstate__(self):
+        return {"laws": self.laws}          # the numeric callables are rebuilt on unpickling
+
+    def __setstate__(self, state):
+        self.laws = state["laws"]
+        self.activation = self.laws.activation       # the callables are built on first use
+
+    def _build(self):
+        laws = self.laws
+        # the standard arguments, then any other symbol a registered law depends on
+        extra = {s for law in laws if law.defined for s in law.expr.free_symbols if s.name not in ARGUMENTS}
+        self._args = _ARG_SYMBOLS + tuple(sorted(extra, key=lambda s: s.name))
         groups: dict = {}
         for law in laws:
             if not law.defined:
@@ -133,8 +156,8 @@ class CompiledLaws:
             else:
                 group.bundle = BivariateBundle([(n.f, n.g) for n in group.nodes])
             # lambdify sees engine-built expressions only (never user text)
-            group.mp_cov = sympy.lambdify(_ARG_SYMBOLS, list(group.key), "mpmath")
-            group.np_cov = sympy.lambdify(_ARG_SYMBOLS, list(group.key), [NUMPY_FUNCTIONS, "numpy"])
+            group.mp_cov = sympy.lambdify(self._args, list(group.key), "mpmath")
+            group.np_cov = sympy.lambdify(self._args, list(group.key), [NUMPY_FUNCTIONS, "numpy"])
         self._groups = list(groups.values())
         self._laws = {}
         for law in laws:
@@ -143,8 +166,8 @@ class CompiledLaws:
             mine = tuple(n for g in self._groups for n in g.nodes if law.expr.has(n))
             holders = [sympy.Dummy(f"E{i}") for i in range(len(mine))]
             outer = law.expr.xreplace(dict(zip(mine, holders)))
-            args = (*_ARG_SYMBOLS, *holders)
-            needs = {s.name for s in law.expr.free_symbols if s in _ARG_SYMBOLS}
+            args = (*self._args, *holders)
+            needs = {s.name for s in law.expr.free_symbols if s in self._args}
             mp_outer = sympy.lambdify(args, outer, "mpmath")
             np_outer = sympy.lambdify(args, outer, [NUMPY_FUNCTIONS, "numpy"])
             grad = sympy.lambdify(args, [sympy.diff(outer, h) for h in holders], "mpmath") if holders else None
@@ -174,9 +197,10 @@ class CompiledLaws:
 
         With ``dps`` each value is an :class:`Estimate`; without, float64 (arrays broadcast).
         """
-        unknown = set(point) - set(ARGUMENTS)
+        known = [s.name for s in self._args]
+        unknown = set(point) - set(known)
         if unknown:
-            raise ValueError(f"unknown argument(s) {', '.join(sorted(unknown))}; known: {', '.join(ARGUMENTS)}")
+            raise ValueError(f"unknown argument(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
         compiled = [self._law(n) for n in names]
         for c_ in compiled:
             missing = [a for a in c_.needs if point.get(a) is None]
@@ -195,7 +219,7 @@ class CompiledLaws:
         out = {}
         with mpmath.workdps(dps + GUARD_DIGITS):
             args = [to_mpf(point[s.name]) if point.get(s.name) is not None else mpmath.mpf(0)
-                    for s in _ARG_SYMBOLS]
+                    for s in self._args]
             values, errors = {}, {}
             for group in self._needed_groups(compiled):
                 cov = group.mp_cov(*args)
@@ -216,7 +240,7 @@ class CompiledLaws:
                 else:
                     with mpmath.workdps(dps + 2 * GUARD_DIGITS):
                         args2 = [to_mpf(point[s.name]) if point.get(s.name) is not None else mpmath.mpf(0)
-                                 for s in _ARG_SYMBOLS]
+                                 for s in self._args]
                         val2 = c_.mp_outer(*args2)
                     err = abs(val2 - val)
                 err += abs(val) * mpmath.mpf(10) ** (-(dps + GUARD_DIGITS - 1))
@@ -227,7 +251,7 @@ class CompiledLaws:
         arrays = {k: np.asarray(float(to_mpf(v)) if isinstance(v, (str, mpmath.mpf)) else v, dtype=float)
                   for k, v in point.items() if v is not None}
         shape = np.broadcast(*arrays.values()).shape if arrays else ()
-        args = [arrays.get(s.name, np.zeros(())) for s in _ARG_SYMBOLS]
+        args = [arrays.get(s.name, np.zeros(())) for s in self._args]
         values = {}
         for group in self._needed_groups(compiled):
             with np.errstate(all="ignore"):
@@ -249,39 +273,52 @@ class CompiledLaws:
         return out
 
     # ----------------------------------------------------------------------------
-    def _one(self, name, dps, **point):
-        return self.evaluate_at([name], point, dps)[name]
+    def __getattr__(self, name):
+        if name in _BUILT and "laws" in self.__dict__:      # unpickled: build the callables now
+            self._build()
+            return self.__dict__[name]
+        if name.startswith("_") or name not in LAWS:
+            raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+        return self.method(name)
 
-    def q_map(self, q_value, sigma_w2, sigma_b2, dps=None):
-        """V(q) = sigma_w2 E[phi(sqrt(q) z)^2] + sigma_b2."""
-        return self._one("q_map", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(LAWS))
 
-    def chi_par(self, q_value, sigma_w2, sigma_b2=0, dps=None):
-        """V'(q), the slope of the q-map."""
-        return self._one("chi_par", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+    def method(self, name: str):
+        """The law ``name`` as a function ``(*variables, sigma_w2, sigma_b2=0, *at, dps=None)``.
 
-    def chi_1(self, q_value, sigma_w2, sigma_b2=0, dps=None):
-        """chi_1(q) = sigma_w2 E[phi'(sqrt(q) z)^2]."""
-        return self._one("chi_1", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+        Every law has the same defaults: ``sigma_b2 = 0``; the point ``at``
+        (e.g. ``q_star``) must be given.
 
-    def chi_2(self, q_value, sigma_w2, sigma_b2=0, dps=None):
-        """chi_2(q) = sigma_w2 E[phi''(sqrt(q) z)^2]."""
-        return self._one("chi_2", dps, q=q_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+        The variables and the point ``at`` are the law's, as registered
+        (:class:`~neurodyn.theory.laws.LawSpec`); ``f.method("c_map")`` is ``f.c_map``.
+        A correlation ``c`` must lie in [-1, 1].
+        """
+        spec = LAWS[name]
+        order = (*spec.variables, "sigma_w2", "sigma_b2", *spec.at)
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        defaults = {"sigma_b2": 0, **{a: None for a in spec.at}}     # a missing point is an error below
+        signature = inspect.Signature(
+            [inspect.Parameter(a, kind, default=defaults.get(a, inspect.Parameter.empty)) for a in order]
+            + [inspect.Parameter("dps", inspect.Parameter.KEYWORD_ONLY, default=None)])
 
-    def c_map(self, c_value, sigma_w2, sigma_b2, q_star, dps=None):
-        """C(c) = (sigma_w2 E[phi(u1) phi(u2)] + sigma_b2)/q*, u's at q*, correlation c."""
-        _check_correlation(c_value)
-        return self._one("c_map", dps, c=c_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2, q_star=q_star)
+        def law_method(*args, dps=None, **kwargs):
+            bound = signature.bind(*args, dps=dps, **kwargs)
+            bound.apply_defaults()
+            point = dict(bound.arguments)
+            dps = point.pop("dps")
+            if "c" in point:
+                _check_correlation(point["c"])
+            return self.evaluate_at([name], point, dps)[name]
 
-    def chi_c(self, c_value, sigma_w2, sigma_b2, q_star, dps=None):
-        """chi_c(c) = dC/dc = sigma_w2 E[phi'(u1) phi'(u2)]."""
-        _check_correlation(c_value)
-        return self._one("chi_c", dps, c=c_value, sigma_w2=sigma_w2, sigma_b2=sigma_b2, q_star=q_star)
+        law_method.__name__ = name
+        law_method.__signature__ = signature
+        law_method.__doc__ = f"{spec.notation.text}: {spec.title} (see neurodyn.theory.laws)."
+        return law_method
 
-    def cov_map(self, q11_value, q12_value, q22_value, sigma_w2, sigma_b2, dps=None):
-        """q12' = sigma_w2 E[phi(u1) phi(u2)] + sigma_b2 for a general covariance."""
-        return self._one("cov_map", dps, q11=q11_value, q12=q12_value, q22=q22_value,
-                         sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+
+#: The attributes that :meth:`CompiledLaws._build` makes.
+_BUILT = ("_args", "_groups", "_laws")
 
 
 def _check_correlation(c_value):

@@ -37,7 +37,7 @@ import sympy
 from neurodyn.theory import catalog
 from neurodyn.theory.activation import Activation
 from neurodyn.theory.errors import NeurodynError
-from neurodyn.theory.gaussian import TACTIC_SECONDS
+from neurodyn.theory.tactics import TACTIC_SECONDS
 from neurodyn.theory.latex import ROUNDED_DIGITS, display_latex, expr_latex, law_symbol, text_latex
 from neurodyn.theory.laws import DERIVE_SECONDS, Laws, derive
 

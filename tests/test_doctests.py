@@ -10,10 +10,10 @@ import neurodyn.numerics
 import neurodyn.theory
 
 MODULES = sorted(
-    f"{pkg.__name__}.{info.name}"
+    info.name
     for pkg in (neurodyn.theory, neurodyn.numerics)
-    for info in pkgutil.iter_modules(pkg.__path__)
-    if info.name != "__main__"
+    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")     # subpackages too
+    if not info.name.endswith(".__main__")
 )
 
 

@@ -2,8 +2,8 @@ import mpmath
 import pytest
 import sympy
 
-from neurodyn.theory.gaussian import (GaussianExpectation, expect, expect_product,
-                                      gaussian_exponential_1d, gaussian_exponential_2d)
+from neurodyn.theory import GaussianExpectation, expect, expect_product
+from neurodyn.theory.tactics.gaussian_exponential import gaussian_exponential_1d, gaussian_exponential_2d
 from neurodyn.theory.symbols import q, q11, q12, q22, x
 
 from quadref import reference_expectation

@@ -3,9 +3,10 @@ import pytest
 import sympy
 
 from neurodyn.theory import Activation, catalog, derive
-from neurodyn.theory.gaussian import GaussianExpectation
+from neurodyn.theory import GaussianExpectation
 from neurodyn.theory.symbols import q, sigma_b2, sigma_w2
 
+from cache import compiled as cached_compiled
 from cache import laws as cached_laws
 from neurodyn.theory.laws import SINGLE_INPUT
 from quadref import reference_expectation
@@ -124,3 +125,122 @@ def test_latex_and_str():
 def test_derive_rejects_non_activation():
     with pytest.raises(TypeError):
         derive("tanh")
+
+
+# ----------------------------------------------------------------------------------------
+# The registries: laws, tactics, steps
+# ----------------------------------------------------------------------------------------
+def test_a_registered_law_is_derived_compiled_and_printed():
+    """Adding a law is one registry entry plus its builder, composed from laws derived before it."""
+    import inspect
+    import pickle
+
+    from neurodyn.numerics import compile_laws
+    from neurodyn.theory.laws import LAWS, Law, law, unregister_law
+    from neurodyn.theory.latex import law_latex
+
+    @law("kappa", "kappa(q)", r"\kappa(q)", title="a test law", variables=("q",))
+    def _kappa(d):
+        chi_1, chi_2 = d.law("chi_1"), d.law("chi_2")
+        expr = chi_2.expr / chi_1.expr
+        return Law("kappa", expr, chi_1.closed and chi_2.closed, "composition")
+
+    try:
+        assert list(LAWS)[-1] == "kappa"
+        laws = derive(catalog.get("sin"))
+        assert laws.kappa.closed
+        assert str(laws.kappa).startswith("kappa(q) = ")
+        assert law_latex(laws.kappa).startswith(r"\kappa(q) = ")
+        f = compile_laws(laws)
+        assert "kappa" in f.names()
+        assert list(inspect.signature(f.kappa).parameters) == ["q", "sigma_w2", "sigma_b2", "dps"]
+        # the law against its definition, evaluated independently: chi_2/chi_1 for sin,
+        # E[sin(u)^2]/E[cos(u)^2] = (1 - e^{-2q})/(1 + e^{-2q}) = tanh(q)
+        got = f.kappa("0.8", "1.3", dps=30)
+        with mpmath.workdps(40):
+            assert abs(got.value - mpmath.tanh(mpmath.mpf("0.8"))) <= got.error + mpmath.mpf(10) ** -29
+        assert pickle.loads(pickle.dumps(f)).kappa(0.8, 1.3) == pytest.approx(float(mpmath.tanh(0.8)), rel=1e-13)
+    finally:
+        unregister_law("kappa")
+    assert "kappa" not in LAWS
+
+
+def test_a_registered_law_may_bring_its_own_variable():
+    from neurodyn.numerics import compile_laws
+    from neurodyn.theory.laws import Law, law, unregister_law
+
+    ell = sympy.Symbol("ell", positive=True)
+
+    @law("chi_1_power", "chi_1^ell(q)", r"\chi_1^{\ell}(q)", title="a test law", variables=("q", "ell"))
+    def _power(d):
+        chi_1 = d.law("chi_1")
+        return Law("chi_1_power", chi_1.expr**ell, chi_1.closed, "composition")
+
+    try:
+        f = compile_laws(derive(catalog.get("erf")))
+        chi_1 = f.chi_1("0.5", "2", dps=20).value
+        got = f.chi_1_power("0.5", "3", "2", dps=20)
+        with mpmath.workdps(30):
+            assert abs(got.value - chi_1**3) <= got.error + mpmath.mpf(10) ** -18
+    finally:
+        unregister_law("chi_1_power")
+
+
+def test_every_law_method_has_the_same_defaults():
+    from neurodyn.theory.laws import LAWS
+
+    f = cached_compiled("erf")
+    for name in f.names():
+        params = __import__("inspect").signature(getattr(f, name)).parameters
+        assert params["sigma_b2"].default == 0, name
+        assert list(params)[:len(LAWS[name].variables)] == list(LAWS[name].variables)
+    assert f.chi_2(1.0, 2.0) == f.chi_2(1.0, 2.0, 0)
+    with pytest.raises(ValueError, match="needs q_star"):
+        f.c_map(0.5, 2.0, 0.1)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        f.chi_c(1.5, 2.0, 0.1, 1.0)
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu"])
+def test_compiled_laws_pickle(name):
+    """A CompiledLaws survives pickling (sweeps send it to other processes) and gives the same numbers."""
+    import pickle
+
+    f = cached_compiled(name)
+    g = pickle.loads(pickle.dumps(f))
+    assert g.names() == f.names() and g.activation == f.activation
+    for law_name, point in (("q_map", dict(q="0.7")), ("c_map", dict(c="0.3", q_star="0.9"))):
+        point = dict(point, sigma_w2="1.9", sigma_b2="0.1")
+        a = f.evaluate_at([law_name], point, dps=20)[law_name]
+        b = g.evaluate_at([law_name], point, dps=20)[law_name]
+        assert a.value == b.value and a.error == b.error
+    assert g.chi_1(0.5, 2.0) == f.chi_1(0.5, 2.0)
+
+
+def test_tactic_registry():
+    from neurodyn.theory.laws import describe_method
+    from neurodyn.theory.tactics import TACTICS, tactic
+
+    names = [t.name for t in TACTICS]
+    assert len(set(names)) == len(names)
+    for t in TACTICS:
+        assert t.description and t.inputs <= {1, 2} and t.inputs
+        assert tactic(t.name) is t and describe_method(t.name) == t.description
+    assert {t.name for t in TACTICS if 1 in t.inputs} >= {"catalogue", "symmetry", "gaussian-exponential",
+                                                          "termwise", "price"}
+    assert {t.name for t in TACTICS if 2 in t.inputs} >= {"catalogue", "symmetry", "mehler",
+                                                          "gaussian-exponential", "price"}
+
+
+@pytest.mark.parametrize("name", ["relu", "erf", "tanh", "gelu", "elu"])
+def test_steps_render_text_and_latex_from_one_source(name):
+    """Plain text and LaTeX of every step come from one source: text free of LaTeX markup."""
+    from neurodyn.theory.latex import text_latex
+
+    for law in cached_laws(name):
+        for step in law.steps:
+            text, tex = step.description, step.tex
+            assert "\\" not in text and "$" not in text, (law.name, text)
+            assert text and tex
+            if "$" not in tex:
+                assert tex == text_latex(text), (law.name, tex)

@@ -12,7 +12,7 @@ import sympy
 
 from neurodyn.numerics import fixed_point
 from neurodyn.numerics.criticality import correlation_fixed_points, critical_point, phase_diagram
-from neurodyn.theory.bivariate import BivariateGaussianExpectation, expect2
+from neurodyn.theory import BivariateGaussianExpectation, expect2
 from neurodyn.theory.errors import ConvergenceError
 from neurodyn.theory.symbols import c, q, q11, q12, q22, q_star, sigma_b2, sigma_w2, x
 

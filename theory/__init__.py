@@ -4,13 +4,14 @@ from . import catalog
 from .activation import Activation
 from .errors import (ActivationError, BudgetExceeded, ConvergenceError, NeurodynError,
                      NotDefinedError)
-from .gaussian import GaussianExpectation, expect, expect_product
+from .expectation import (BivariateGaussianExpectation, ExpectationResult, GaussianExpectation, Step,
+                          UnevaluatedExpectation)
+from .laws import LAWS, Law, Laws, derive, law
+from .tactics import TACTICS, expect, expect2, expect_product
 
 __all__ = [
-    "Activation", "catalog", "GaussianExpectation", "expect", "expect_product",
+    "Activation", "catalog", "GaussianExpectation", "BivariateGaussianExpectation", "UnevaluatedExpectation",
+    "ExpectationResult", "Step", "expect", "expect_product", "expect2", "TACTICS",
     "NeurodynError", "ActivationError", "NotDefinedError", "ConvergenceError", "BudgetExceeded",
+    "Law", "Laws", "LAWS", "law", "derive",
 ]
-
-from .laws import Law, Laws, derive  # noqa: E402
-
-__all__ += ["Law", "Laws", "derive"]

@@ -20,10 +20,13 @@ V(q) &= \frac{q^{7}}{8} + \frac{q^{6}}{7} + \frac{q^{5}}{6} + \frac{q^{4}}{5} \\
 &\quad + \frac{q^{3}}{4} + \frac{q^{2}}{3} + \frac{q}{2} + 1
 \end{align*}
 
-Plain text (a derivation step's description) is escaped for LaTeX text mode:
+Plain text is escaped for LaTeX text mode, and a sentence written in LaTeX
+(a derivation step) is read back as plain text:
 
 >>> print(text_latex("chi_1 = sigma_w^2 E[phi'^2] at 100% {ok}"))
 chi\_1 = sigma\_w\textasciicircum{}2 E[phi'\textasciicircum{}2] at 100\% \{ok\}
+>>> print(plain_text(r"$\chi_1 = \sigma_w^2\,\mathbb{E}_z[\phi'(\sqrt{q}\,z)^2]$ at 100\%"))
+chi_1 = sigma_w^2 E_z[phi'(sqrt(q) z)^2] at 100%
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ import re
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-__all__ = ["law_latex", "laws_latex", "law_symbol", "display_latex", "expr_latex", "text_latex"]
+from .notation import notation_of
+
+__all__ = ["law_latex", "laws_latex", "law_symbol", "display_latex", "expr_latex", "text_latex",
+           "plain_text"]
 
 #: Width left for the brackets and signs around a nested piece, in characters.
 _NESTING = 6
@@ -52,16 +58,15 @@ LINE_WIDTH = 56
 def law_symbol(name: str) -> str:
     r"""The left-hand side of the law ``name`` in LaTeX.
 
-    Known laws come from :data:`~neurodyn.theory.laws.LAW_SYMBOLS`; any other
-    name is printed as a SymPy symbol of that name (greek letters, subscripts).
+    Registered laws have their notation (:mod:`neurodyn.theory.notation`); any
+    other name is printed as a SymPy symbol of that name (greek letters, subscripts).
 
     >>> law_symbol("chi_1"), law_symbol("kappa_2")
     ('\\chi_1(q)', '\\kappa_{2}')
     """
-    from .laws import LAW_SYMBOLS
-
-    if name in LAW_SYMBOLS:
-        return LAW_SYMBOLS[name][1]
+    notation = notation_of(name)
+    if notation is not None:
+        return notation.tex
     return sympy.latex(sympy.Symbol(name))
 
 
@@ -96,6 +101,61 @@ def text_latex(text: str) -> str:
     other as its code point (``<U+03C6>``), which every LaTeX installation can print."""
     return "".join(_TEXT_ESCAPES.get(ch, ch) if ch.isascii() else _TEXT_ESCAPES["<"] + f"U+{ord(ch):04X}"
                    + _TEXT_ESCAPES[">"] for ch in str(text))
+
+
+_TEXT_UNESCAPES = sorted(((tex, ch) for ch, tex in _TEXT_ESCAPES.items()), key=lambda p: -len(p[0]))
+
+#: LaTeX commands read back as plain text (anything else loses its backslash).
+_PLAIN_COMMANDS = {
+    r"\mathbb{E}": "E", r"\mathcal{N}": "N", r"\parallel": "par", r"\partial": "d", r"\cdot": "*",
+    r"\ldots": "...", r"\dots": "...", r"\quad": "  ", r"\qquad": "    ", r"\,": " ", r"\;": " ",
+    r"\!": "", r"\sim": "~", r"\infty": "oo",
+}
+_PLAIN_DROPPED = re.compile(r"\\(left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|displaystyle)(?![a-zA-Z])")
+_PLAIN_FRAC = re.compile(r"\\frac\{([^{}]*)\}\{([^{}]*)\}|\\frac(\d)(\d)")
+_PLAIN_SQRT = re.compile(r"\\sqrt\{([^{}]*)\}")
+_PLAIN_MATRIX = re.compile(r"\\begin\{smallmatrix\}(.*?)\\end\{smallmatrix\}")
+
+
+def _plain_math(tex: str) -> str:
+    for command, text in _PLAIN_COMMANDS.items():
+        tex = tex.replace(command, text)
+    tex = _PLAIN_DROPPED.sub("", tex)
+    tex = _PLAIN_MATRIX.sub(lambda m: "[" + ", ".join(
+        "[" + ", ".join(cell.strip() for cell in row.split("&")) + "]"
+        for row in m.group(1).split("\\\\")) + "]", tex)
+    for _ in range(3):                                     # innermost first, then the next level
+        tex = _PLAIN_SQRT.sub(lambda m: f"sqrt({m.group(1)})", tex)
+        tex = _PLAIN_FRAC.sub(lambda m: _fraction(*(m.group(1, 2) if m.group(1) is not None
+                                                     else m.group(3, 4))), tex)
+    tex = re.sub(r"\^\{\*\}", "*", tex).replace("^*", "*")
+    tex = re.sub(r"([\^_])\{([^{}]*)\}", lambda m: m.group(1) + (
+        m.group(2) if re.fullmatch(r"[\w*'()]+", m.group(2)) else "(" + m.group(2) + ")"), tex)
+    tex = re.sub(r"\\([a-zA-Z]+)", r"\1", tex)
+    return tex.replace("{", "").replace("}", "")
+
+
+def _fraction(num: str, den: str) -> str:
+    def wrap(part):
+        return part if re.fullmatch(r"[\w.^*']*(\([^()]*\))?", part) else f"({part})"
+    return wrap(num) + "/" + wrap(den)
+
+
+def plain_text(source: str) -> str:
+    r"""A sentence written in LaTeX (text mode, mathematics in ``$...$``) as plain text.
+
+    The inverse of :func:`text_latex` on the text, and a readable ASCII form of
+    the mathematics (``\sigma_w^2`` as ``sigma_w^2``, ``\frac{a}{b}`` as ``a/b``).
+    """
+    out = []
+    for i, part in enumerate(source.split("$")):
+        if i % 2:
+            out.append(_plain_math(part))
+        else:
+            for tex, ch in _TEXT_UNESCAPES:
+                part = part.replace(tex, ch)
+            out.append(part)
+    return "".join(out)
 
 
 # ----------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ q11 = PaperSymbol("q11", positive=True)
 q22 = PaperSymbol("q22", positive=True)
 q12 = PaperSymbol("q12", real=True)
 c = PaperSymbol("c", real=True)
-#: Weight and bias variances (DESIGN section 2: parameters are variances).
+#: Weight and bias variances (the parameters are variances, not standard deviations).
 sigma_w2 = PaperSymbol("sigma_w2", positive=True)
 sigma_b2 = PaperSymbol("sigma_b2", nonnegative=True)
 #: Squared distance between two inputs, d = q11 + q22 - 2 q12, and the NTK entry.
