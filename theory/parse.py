@@ -267,4 +267,11 @@ def parse_expression(text: str, parameters: dict[str, object] | None = None) -> 
             and body.id not in _CONSTANTS and body.id not in FUNCTIONS and body.id not in ENTRIES):
         raise ActivationError(f"unknown activation {body.id!r}: {_did_you_mean(suggest(body.id))}"
                               "see `neurodyn list` (or write an expression in x)")
-    return _Builder(names).build(tree)
+    try:
+        return _Builder(names).build(tree)
+    except (ActivationError, RecursionError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:                  # noqa: BLE001 - SymPy's refusals become ours
+        detail = str(exc).strip().splitlines()
+        raise ActivationError(f"cannot build {text.strip()!r}: {detail[0] if detail else type(exc).__name__}") \
+            from exc
