@@ -109,3 +109,16 @@ def test_an_outer_budget_running_out_while_splitting_stays_a_budget_error():
     with pytest.raises(BudgetExceeded):
         with time_limit(0.05, "tactic"):
             pieces_of(hard)
+
+
+def test_splitting_a_product_of_piecewise_derivatives_is_quick():
+    """Found by tests/test_fuzz.py: merging pieces by simplify took ~35 s here (and ran out of budget)."""
+    import time
+
+    from neurodyn.theory.activation import pieces_of
+
+    act = Activation.parse("silu(max(2*x, pi*x))")
+    started = time.monotonic()
+    pieces = pieces_of(act.piecewise * act.derivative(1) * act.derivative(2), seconds=60)
+    assert time.monotonic() - started < 5
+    assert [p.hi for p in pieces[:-1]] == [0]

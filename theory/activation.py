@@ -100,6 +100,33 @@ def _distinct_sorted(points) -> list:
     return out
 
 
+def _same_function(a, b, at) -> bool:
+    """Whether two adjacent pieces are one function (then their common end is no kink).
+
+    Cheap tests first: identical, or different at ``at`` (numerically); only then a
+    simplification, briefly bounded (when it runs out, the pieces stay apart: a spare
+    kink with no jump is harmless).
+    """
+    if a == b:
+        return True
+    try:
+        value = sympy.N((a - b).subs(x, at), 30)
+        if value.is_number and value.is_finite and abs(value) > sympy.Float(10) ** -20:
+            return False
+    except (TypeError, ValueError, ArithmeticError):
+        pass
+    outer = remaining()
+    if outer is not None and outer <= 0.5:
+        return False
+    try:
+        with time_limit(0.5, "merging pieces"):
+            return sympy.simplify(a - b) == 0
+    except BudgetExceeded:
+        if remaining() is not None and remaining() <= 0.01:
+            raise
+        return False
+
+
 def _holds(cond, at) -> bool | None:
     """Truth of ``cond`` at x = at (exactly, else at 50 digits), None if undecidable."""
     for value in (at, sympy.N(at, 50)):
@@ -167,7 +194,7 @@ def _split(expr) -> tuple[Piece, ...]:
                 break
         else:
             raise ActivationError(f"{expr} is not defined on ({lo}, {hi})")
-        if pieces and sympy.simplify(pieces[-1].expr - branch) == 0:
+        if pieces and _same_function(pieces[-1].expr, branch, probe):
             pieces[-1] = Piece(pieces[-1].lo, hi, pieces[-1].expr)
         else:
             pieces.append(Piece(lo, hi, branch))
