@@ -205,3 +205,12 @@ def test_laws_pickle_through_a_worker():
 
 def test_the_module_has_no_active_budget_after_the_tests():
     assert remaining() is None
+
+
+def test_derive_relu_through_a_worker_from_a_thread_keeps_its_closed_forms():
+    """On a thread, in-process SIGALRM budgets refuse every tactic; a worker process does not."""
+    from neurodyn.theory import catalog, derive
+
+    relu = catalog.get("relu")
+    laws = _in_thread(lambda: run_in_worker(derive, relu, timeout=120, what="derive relu"))
+    assert laws.q_map.closed and laws.chi_1.closed and laws.c_map.closed
