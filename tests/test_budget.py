@@ -214,3 +214,15 @@ def test_derive_relu_through_a_worker_from_a_thread_keeps_its_closed_forms():
     relu = catalog.get("relu")
     laws = _in_thread(lambda: run_in_worker(derive, relu, timeout=120, what="derive relu"))
     assert laws.q_map.closed and laws.chi_1.closed and laws.c_map.closed
+
+
+def test_spawn_start_method_runs_picklable_functions(monkeypatch):
+    """Where fork is missing (Windows) workers are spawned: fn must pickle, and says so if not."""
+    import multiprocessing
+
+    from neurodyn.theory import budget
+
+    monkeypatch.setattr(budget, "_context", lambda: multiprocessing.get_context("spawn"))
+    assert run_in_worker(pow, 2, 5, timeout=60) == 32
+    with pytest.raises(WorkerError, match="must pickle"):
+        run_in_worker(lambda: 1, timeout=60)

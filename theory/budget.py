@@ -204,7 +204,11 @@ def run_in_worker(fn, *args, timeout: float, what: str = "symbolic work", **kwar
             # Python >= 3.12 warns when a multi-threaded process forks; the child only runs fn
             warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks",
                                     category=DeprecationWarning)
-            proc.start()
+            try:
+                proc.start()
+            except (pickle.PicklingError, AttributeError, TypeError) as exc:
+                raise WorkerError(f"{what}: the function and its arguments must pickle with the "
+                                  f"{ctx.get_start_method()} start method ({exc})") from exc
         sender.close()
         if not receiver.poll(max(timeout - (time.monotonic() - start), 0)):
             raise BudgetExceeded(f"{what}: ran out of its {timeout:g} s budget (worker stopped)")
@@ -216,10 +220,11 @@ def run_in_worker(fn, *args, timeout: float, what: str = "symbolic work", **kwar
                               "without an answer") from None
     finally:
         receiver.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-        proc.close()
+        if proc.pid is not None:             # started (spawn may fail to pickle fn first)
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+            proc.close()
     status, value = pickle.loads(payload)       # bytes from our own child only
     if status == "ok":
         return value
