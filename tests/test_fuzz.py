@@ -12,13 +12,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
-
-from neurodyn.theory import Activation, derive  # noqa: E402
-from neurodyn.theory.budget import run_in_worker  # noqa: E402
-from neurodyn.theory.errors import BudgetExceeded, NeurodynError  # noqa: E402
+from neurodyn.theory import Activation, derive
+from neurodyn.theory.budget import run_in_worker
+from neurodyn.theory.errors import BudgetExceeded, NeurodynError
 
 DERIVE_SECONDS = 3.0
 #: What derive may take beyond its budget: the steps between two budget checks.
