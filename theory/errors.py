@@ -1,4 +1,4 @@
-"""The exception tree of neurodyn (DESIGN.md section 7).
+"""The exception tree of neurodyn: every error it raises on purpose is a NeurodynError.
 
 Every class also derives from the matching built-in, so ``except ValueError``
 keeps working for callers who do not know neurodyn.
