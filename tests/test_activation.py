@@ -65,3 +65,60 @@ def test_unknown_catalogue_name_and_parameter():
         catalog.get("relu", alpha=1)
     with pytest.raises(ActivationError, match="alpha"):
         catalog.get("leaky_relu", alpha=2)
+
+
+def test_kink_at_an_irrational_point():
+    act = Activation.parse("where(x > sqrt(2), x, 0)")
+    assert act.kinks == (sympy.sqrt(2),)
+    assert act.jumps(0) == ((sympy.sqrt(2), sympy.sqrt(2)),)
+    act = Activation.parse("where(x^2 > sqrt(3), x, 0)")
+    assert [sympy.simplify(k**4) for k in act.kinks] == [3, 3]
+    assert float(act.kinks[0]) < 0 < float(act.kinks[1])
+
+
+def test_max_of_polynomials_kinks_at_the_crossings():
+    act = Activation.parse("max(x, x^3/2)")
+    assert act.kinks == (-sympy.sqrt(2), 0, sympy.sqrt(2))
+    fn = sympy.lambdify(x, act.piecewise, "mpmath")
+    for p in ("-2", "-1", "-0.3", "0.4", "1", "1.3", "1.5", "3"):
+        v = mpmath.mpf(p)
+        assert fn(v) == max(v, v**3 / 2)
+
+
+@pytest.mark.parametrize("text", [
+    "where(sin(x) > 0, 1, 0)",        # infinitely many kinks
+    "max(x, 2*tanh(x))",              # transcendental crossing points
+    "where(x^5 > 1 + x, x, 0)",       # degree > 4
+    "where(x > sqrt(-2), x, 0)",      # a comparison with a complex number
+])
+def test_unsupported_kinks_are_one_line_activation_errors(text):
+    try:
+        Activation.parse(text)
+    except ActivationError as exc:
+        assert "\n" not in str(exc)
+    else:
+        pytest.fail(f"{text} should be refused")
+
+
+def test_an_outer_budget_running_out_while_splitting_stays_a_budget_error():
+    from neurodyn.theory.activation import pieces_of
+    from neurodyn.theory.budget import time_limit
+    from neurodyn.theory.errors import BudgetExceeded
+
+    hard = sympy.Max(*[x**3 / k - k for k in range(1, 9)]) * sympy.Max(x, x**3 / 2)
+    with pytest.raises(BudgetExceeded):
+        with time_limit(0.05, "tactic"):
+            pieces_of(hard)
+
+
+def test_splitting_a_product_of_piecewise_derivatives_is_quick():
+    """Found by tests/test_fuzz.py: merging pieces by simplify took ~35 s here (and ran out of budget)."""
+    import time
+
+    from neurodyn.theory.activation import pieces_of
+
+    act = Activation.parse("silu(max(2*x, pi*x))")
+    started = time.monotonic()
+    pieces = pieces_of(act.piecewise * act.derivative(1) * act.derivative(2), seconds=60)
+    assert time.monotonic() - started < 5
+    assert [p.hi for p in pieces[:-1]] == [0]

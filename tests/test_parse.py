@@ -60,3 +60,52 @@ def test_rejected_without_running(text, fragment, tmp_path):
 def test_error_is_value_error():
     with pytest.raises(ValueError):
         parse_expression("foo(x)")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("x*sigmoid(x)", x / (1 + sympy.exp(-x))),
+    ("softplus(x) - relu(x)", sympy.log(1 + sympy.exp(x)) - sympy.Max(0, x)),
+    ("softsign(2*x)", 2 * x / (1 + sympy.Abs(2 * x))),
+    ("gaussian(x/2)", sympy.exp(-x**2 / 4)),
+    ("hard_tanh(x) + tanh(x)", sympy.Max(-1, sympy.Min(1, x)) + sympy.tanh(x)),
+    ("swish(x) - silu(x)", sympy.S.Zero),
+    ("gelu(x)", x * (1 + sympy.erf(x / sympy.sqrt(2))) / 2),
+    ("elu(x - 1)", sympy.Piecewise((x - 1, x - 1 > 0), (sympy.exp(x - 1) - 1, True))),
+])
+def test_catalogue_functions_inside_expressions(text, expected):
+    assert sympy.simplify(parse_expression(text) - expected) == 0
+
+
+def test_every_catalogue_name_is_callable_and_matches_the_catalogue():
+    from neurodyn.theory import catalog
+
+    for name in catalog.names():
+        assert parse_expression(f"{name}(x)") == catalog.get(name).expr, name
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("tahn", "unknown activation 'tahn': did you mean tanh\\? see `neurodyn list`"),
+    ("Tanh", "did you mean tanh\\?"),
+    ("sigmiod", "did you mean sigmoid\\?"),
+    ("sigmod(x)", "unknown function 'sigmod'; did you mean sigmoid"),
+    ("sigmoid", "is a function"),
+    ("hard_tanh", "is a function"),
+    ("sigmoid(x, 2)", "takes 1 argument"),
+    ("relu(x=1)", "keyword"),
+    ("_relu(x)", "forbidden name"),
+])
+def test_catalogue_names_refused_or_suggested(text, fragment):
+    with pytest.raises(ActivationError, match=fragment):
+        parse_expression(text)
+
+
+def test_parameters_may_not_shadow_catalogue_names():
+    with pytest.raises(ActivationError, match="bad parameter name"):
+        parse_expression("relu*x", {"relu": "2"})
+
+
+def test_catalogue_get_suggests_close_names():
+    from neurodyn.theory import catalog
+
+    with pytest.raises(ActivationError, match="did you mean tanh"):
+        catalog.get("tahn")

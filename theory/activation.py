@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy
 
-from .budget import time_limit
+from .budget import remaining, time_limit
 from .errors import ActivationError, BudgetExceeded
 from .parse import parse_expression
 from .symbols import x
@@ -54,60 +54,151 @@ class Piece:
         return (self.lo + self.hi) / 2
 
 
+def _real_roots(g, rel) -> list:
+    """The real roots of the polynomial ``g`` in x (coefficients may be algebraic, e.g. sqrt(2))."""
+    try:
+        poly = sympy.Poly(g, x)
+    except sympy.PolynomialError:
+        raise ActivationError(
+            f"kink condition {rel} is not polynomial in x; write kinks as comparisons "
+            "of polynomials in x (e.g. where(x > 1, ...))") from None
+    if poly.degree() > 4:
+        raise ActivationError(f"kink condition {rel} has degree > 4")
+    if poly.domain.is_ZZ or poly.domain.is_QQ:
+        return list(poly.real_roots())
+    if not all(c.is_real for c in poly.all_coeffs()):
+        raise ActivationError(f"kink condition {rel} has coefficients that are not real")
+    roots = sympy.roots(poly, x)                  # radicals (degree <= 4)
+    if sum(roots.values()) != poly.degree():
+        raise ActivationError(f"cannot find the points where {rel} switches; write kinks as "
+                              "comparisons of polynomials with rational coefficients")
+    out = []
+    for r in roots:
+        value = sympy.N(r, 40)
+        if abs(sympy.im(value)) <= sympy.Float(10) ** -30 * (1 + abs(value)):
+            out.append(sympy.re(r) if r.is_real is not True else r)
+    return out
+
+
 def _switch_points(cond) -> set:
     points = set()
     for rel in cond.atoms(sympy.core.relational.Relational):
         g = sympy.expand(rel.lhs - rel.rhs)
         if not g.has(x):
             continue
-        try:
-            poly = sympy.Poly(g, x)
-        except sympy.PolynomialError:
-            raise ActivationError(
-                f"kink condition {rel} is not polynomial in x; write kinks as comparisons "
-                "of polynomials in x (e.g. where(x > 1, ...))") from None
-        if poly.degree() > 4:
-            raise ActivationError(f"kink condition {rel} has degree > 4")
-        points.update(r for r in poly.real_roots())
+        points.update(_real_roots(g, rel))
     return points
+
+
+def _distinct_sorted(points) -> list:
+    """``points`` sorted, with symbolically different forms of one number kept once."""
+    out = []
+    for p in sorted(points, key=lambda p: sympy.N(p, 40)):
+        if out and abs(sympy.N(p - out[-1], 40)) <= sympy.Float(10) ** -30 * (1 + abs(sympy.N(p, 40))):
+            continue
+        out.append(p)
+    return out
+
+
+def _same_function(a, b, at) -> bool:
+    """Whether two adjacent pieces are one function (then their common end is no kink).
+
+    Cheap tests first: identical, or different at ``at`` (numerically); only then a
+    simplification, briefly bounded (when it runs out, the pieces stay apart: a spare
+    kink with no jump is harmless).
+    """
+    if a == b:
+        return True
+    try:
+        value = sympy.N((a - b).subs(x, at), 30)
+        if value.is_number and value.is_finite and abs(value) > sympy.Float(10) ** -20:
+            return False
+    except (TypeError, ValueError, ArithmeticError):
+        pass
+    outer = remaining()
+    if outer is not None and outer <= 0.5:
+        return False
+    try:
+        with time_limit(0.5, "merging pieces"):
+            return sympy.simplify(a - b) == 0
+    except BudgetExceeded:
+        if remaining() is not None and remaining() <= 0.01:
+            raise
+        return False
+
+
+def _holds(cond, at) -> bool | None:
+    """Truth of ``cond`` at x = at (exactly, else at 50 digits), None if undecidable."""
+    for value in (at, sympy.N(at, 50)):
+        truth = cond.subs(x, value)
+        if truth in (sympy.true, sympy.false):
+            return bool(truth)
+    return None
 
 
 def pieces_of(expr: sympy.Expr, seconds: float = 5.0) -> tuple[Piece, ...]:
     """Split ``expr`` (in ``x``) into smooth pieces between its kinks.
 
+    Kinks may sit at algebraic points (the real roots of polynomial conditions of
+    degree <= 4). Anything else is an :class:`ActivationError` with a one-line
+    message, never an exception from inside SymPy.
+
     >>> pieces_of(sympy.Abs(x))
     (Piece(lo=-oo, hi=0, expr=-x), Piece(lo=0, hi=oo, expr=x))
+    >>> [p.hi for p in pieces_of(sympy.Max(x, x**3/2))][:-1]
+    [-sqrt(2), 0, sqrt(2)]
+    >>> pieces_of(sympy.Piecewise((x, x > sympy.sqrt(2)), (0, True)))
+    (Piece(lo=-oo, hi=sqrt(2), expr=0), Piece(lo=sqrt(2), hi=oo, expr=x))
     """
     expr = sympy.sympify(expr)
     if not expr.has(*_KINKY):
         return (Piece(-sympy.oo, sympy.oo, expr),)
     try:
         with time_limit(seconds, "splitting at kinks", optional=True):
-            folded = sympy.piecewise_fold(expr.rewrite(sympy.Piecewise))
-            if not isinstance(folded, sympy.Piecewise):
-                if folded.has(sympy.Piecewise):
-                    raise ActivationError(f"cannot split {expr} into pieces")
-                return (Piece(-sympy.oo, sympy.oo, folded),)
-            points = set()
-            for _, cond in folded.args:
-                points |= _switch_points(cond)
-            kinks = sorted(points, key=lambda p: float(p))
-            bounds = [-sympy.oo, *kinks, sympy.oo]
-            pieces = []
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
-                probe = Piece(lo, hi, sympy.S.Zero).midpoint()
-                for branch, cond in folded.args:
-                    if cond.subs(x, probe) == sympy.true:
-                        break
-                else:
-                    raise ActivationError(f"{expr} is not defined on ({lo}, {hi})")
-                if pieces and sympy.simplify(pieces[-1].expr - branch) == 0:
-                    pieces[-1] = Piece(pieces[-1].lo, hi, pieces[-1].expr)
-                else:
-                    pieces.append(Piece(lo, hi, branch))
-            return tuple(pieces)
+            return _split(expr)
     except BudgetExceeded:
+        left = remaining()
+        if left is not None and left <= 0.01:
+            raise                   # the caller's budget ran out, not this one: the caller decides
         raise ActivationError(f"splitting {expr} at its kinks took too long") from None
+    except (ActivationError, KeyboardInterrupt):
+        raise
+    except Exception as exc:                  # noqa: BLE001 - SymPy's failures become ours
+        raise ActivationError(f"cannot split {expr} at its kinks ({_one_line(exc)})") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _split(expr) -> tuple[Piece, ...]:
+    folded = sympy.piecewise_fold(expr.rewrite(sympy.Piecewise))
+    if not isinstance(folded, sympy.Piecewise):
+        if folded.has(sympy.Piecewise):
+            raise ActivationError(f"cannot split {expr} into pieces")
+        return (Piece(-sympy.oo, sympy.oo, folded),)
+    points = set()
+    for _, cond in folded.args:
+        points |= _switch_points(cond)
+    kinks = _distinct_sorted(points)
+    bounds = [-sympy.oo, *kinks, sympy.oo]
+    pieces = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        probe = Piece(lo, hi, sympy.S.Zero).midpoint()
+        for branch, cond in folded.args:
+            truth = _holds(cond, probe)
+            if truth is None:
+                raise ActivationError(f"cannot decide the condition {cond} of {expr} on ({lo}, {hi})")
+            if truth:
+                break
+        else:
+            raise ActivationError(f"{expr} is not defined on ({lo}, {hi})")
+        if pieces and _same_function(pieces[-1].expr, branch, probe):
+            pieces[-1] = Piece(pieces[-1].lo, hi, pieces[-1].expr)
+        else:
+            pieces.append(Piece(lo, hi, branch))
+    return tuple(pieces)
 
 
 def piecewise_from(pieces) -> sympy.Expr:
@@ -178,6 +269,14 @@ class Activation:
         return cls(name or text.strip(), expr, shown)
 
     def _validate(self):
+        try:
+            self._check_real_finite_and_growth()
+        except (ActivationError, KeyboardInterrupt):
+            raise
+        except Exception as exc:              # noqa: BLE001 - SymPy's failures become ours
+            raise ActivationError(f"cannot check {self.expr} ({_one_line(exc)})") from exc
+
+    def _check_real_finite_and_growth(self):
         for piece in self.pieces:
             probes = [sympy.Rational(p) for p in _PROBES]
             probes = [p for p in probes if piece.lo < p < piece.hi] or [piece.midpoint()]
@@ -196,7 +295,7 @@ class Activation:
                 except sympy.PolynomialError:
                     continue
                 for r in roots:
-                    if piece.lo < r < piece.hi:
+                    if bool(piece.lo < r) and bool(r < piece.hi):
                         raise ActivationError(f"{self.expr} has a pole at x = {r}; "
                                               "an activation must be finite on the whole line")
         for piece, sign in ((self.pieces[0], -1), (self.pieces[-1], 1)):
@@ -240,6 +339,15 @@ class Activation:
     @functools.lru_cache(maxsize=8)
     def jumps(self, n: int = 0) -> tuple:
         """Nonzero jumps ``(kink, right - left)`` of the n-th derivative at the kinks."""
+        try:
+            return self._jumps(n)
+        except (ActivationError, KeyboardInterrupt):
+            raise
+        except Exception as exc:              # noqa: BLE001 - SymPy's failures become ours
+            raise ActivationError(f"cannot find the jumps of the derivative {n} of {self.expr} at its kinks "
+                                  f"({_one_line(exc)})") from exc
+
+    def _jumps(self, n: int) -> tuple:
         out = []
         for left, right in zip(self.pieces[:-1], self.pieces[1:]):
             k = left.hi

@@ -1,4 +1,4 @@
-"""The exception tree of neurodyn (DESIGN.md section 7).
+"""The exception tree of neurodyn: every error it raises on purpose is a NeurodynError.
 
 Every class also derives from the matching built-in, so ``except ValueError``
 keeps working for callers who do not know neurodyn.
@@ -41,3 +41,8 @@ class ConvergenceError(NeurodynError, ArithmeticError):
 
 class BudgetExceeded(NeurodynError, TimeoutError):
     """A symbolic tactic ran out of its time budget (recorded, then the next tactic runs)."""
+
+
+class WorkerError(NeurodynError, RuntimeError):
+    """A worker process (see :func:`neurodyn.theory.budget.run_in_worker`) died without an
+    answer, or its result or exception could not be sent back."""

@@ -8,6 +8,21 @@ whitelist: numbers, the variable ``x``, declared parameters, the constants
 lambdas, subscripts, keywords, strings, comprehensions) raises
 :class:`~neurodyn.theory.errors.ActivationError` and nothing is executed.
 
+The catalogue's activations (``neurodyn list``) may be called as functions of one
+argument, with their default parameters; they are expanded to their formula:
+
+>>> parse_expression("x*sigmoid(x)")
+x/(1 + exp(-x))
+>>> parse_expression("hard_tanh(2*x)")
+Max(-1, Min(1, 2*x))
+
+A lone unknown name is taken for a misspelled activation:
+
+>>> parse_expression("tahn")
+Traceback (most recent call last):
+...
+neurodyn.theory.errors.ActivationError: unknown activation 'tahn': did you mean tanh? see `neurodyn list` (or write an expression in x)
+
 >>> parse_expression("x*tanh(log(1+exp(x)))")
 x*tanh(log(exp(x) + 1))
 >>> parse_expression("max(0, x) + 0.1*x^2")
@@ -21,13 +36,16 @@ neurodyn.theory.errors.ActivationError: forbidden name '__import__' (names with 
 from __future__ import annotations
 
 import ast
+import difflib
+import functools
 
 import sympy
 
+from .catalog_entries import ENTRIES
 from .errors import ActivationError
 from .symbols import x
 
-__all__ = ["parse_expression", "parse_number", "FUNCTIONS"]
+__all__ = ["parse_expression", "parse_number", "suggest", "FUNCTIONS", "CATALOGUE_FUNCTIONS"]
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
@@ -56,6 +74,36 @@ FUNCTIONS = {
 _ARITY = {"max": (2, 8), "Max": (2, 8), "min": (2, 8), "Min": (2, 8), "where": (3, 3),
           "Heaviside": (1, 1), "heaviside": (1, 1), "step": (1, 1)}
 _CONSTANTS = {"pi": sympy.pi, "E": sympy.E, "e": sympy.E}
+
+#: Catalogue activations callable in an expression (one argument, default parameters),
+#: besides those already in :data:`FUNCTIONS` (tanh, erf, sin, cos, abs).
+CATALOGUE_FUNCTIONS = tuple(name for name in ENTRIES if name not in FUNCTIONS)
+
+
+@functools.lru_cache(maxsize=None)
+def _catalogue_formula(name: str) -> sympy.Expr:
+    entry = ENTRIES[name]
+    return parse_expression(entry.formula, {k: parse_number(v) for k, v in entry.defaults})
+
+
+def suggest(name: str, candidates=None, n: int = 3) -> list[str]:
+    """The closest names to a misspelled ``name`` (case-insensitive), best first.
+
+    >>> suggest("tahn")
+    ['tanh']
+    >>> suggest("Sigmoid")
+    ['sigmoid']
+    """
+    pool = list(candidates if candidates is not None else ENTRIES)
+    lowered = {c.lower(): c for c in pool}
+    if name.lower() in lowered:
+        return [lowered[name.lower()]]
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in hits]
+
+
+def _did_you_mean(names: list[str]) -> str:
+    return f"did you mean {' or '.join(names)}? " if names else ""
 
 
 def parse_number(text: str) -> sympy.Rational:
@@ -110,7 +158,7 @@ class _Builder:
 
     def _Name(self, node):
         name = node.id
-        if "_" in name:
+        if "_" in name and name not in ENTRIES:
             raise ActivationError(f"forbidden name {name!r} (names with '_' are not allowed)")
         if name == "x":
             return x
@@ -118,7 +166,7 @@ class _Builder:
             return self.names[name]
         if name in _CONSTANTS:
             return _CONSTANTS[name]
-        if name in FUNCTIONS:
+        if name in FUNCTIONS or name in ENTRIES:
             raise ActivationError(f"{name!r} is a function: call it, e.g. {name}(x)")
         raise ActivationError(
             f"unknown symbol {name!r}: the variable is x; declare parameters with --param {name}=VALUE")
@@ -154,10 +202,12 @@ class _Builder:
         if not isinstance(node.func, ast.Name):
             raise ActivationError("forbidden call: only named mathematical functions may be called")
         name = node.func.id
-        if "_" in name:
+        if "_" in name and name not in ENTRIES:
             raise ActivationError(f"forbidden name {name!r} (names with '_' are not allowed)")
-        if name not in FUNCTIONS:
-            raise ActivationError(f"unknown function {name!r}; allowed: {', '.join(sorted(FUNCTIONS))}")
+        if name not in FUNCTIONS and name not in ENTRIES:
+            hint = _did_you_mean(suggest(name, [*FUNCTIONS, *ENTRIES]))
+            raise ActivationError(f"unknown function {name!r}; {hint}allowed: "
+                                  f"{', '.join(sorted({*FUNCTIONS, *CATALOGUE_FUNCTIONS}))}")
         if node.keywords:
             raise ActivationError(f"{name}: keyword arguments are not allowed")
         lo, hi = _ARITY.get(name, (1, 1))
@@ -169,6 +219,8 @@ class _Builder:
         args = [self.build(a) for a in node.args]
         if name in ("Heaviside", "heaviside", "step"):
             return sympy.Heaviside(args[0], sympy.Rational(1, 2))
+        if name not in FUNCTIONS:                       # a catalogue activation: its formula at args[0]
+            return _catalogue_formula(name).xreplace({x: args[0]})
         return FUNCTIONS[name](*args)
 
     def _condition(self, node):
@@ -195,7 +247,7 @@ def parse_expression(text: str, parameters: dict[str, object] | None = None) -> 
         raise ActivationError("empty expression")
     names = {}
     for key, value in (parameters or {}).items():
-        if not key.isidentifier() or "_" in key or key in FUNCTIONS or key == "x":
+        if not key.isidentifier() or "_" in key or key in FUNCTIONS or key in ENTRIES or key == "x":
             raise ActivationError(f"bad parameter name {key!r}")
         names[key] = value if isinstance(value, sympy.Basic) else parse_number(str(value))
     try:
@@ -205,9 +257,21 @@ def parse_expression(text: str, parameters: dict[str, object] | None = None) -> 
         raise ActivationError(f"cannot parse {text!r}: {exc.msg}") from None
     nodes = list(ast.walk(tree))            # the most telling refusal first
     for node in nodes:
-        if isinstance(node, ast.Name) and "_" in node.id:
+        if isinstance(node, ast.Name) and "_" in node.id and node.id not in ENTRIES:
             raise ActivationError(f"forbidden name {node.id!r} (names with '_' are not allowed)")
     for node in nodes:
         if isinstance(node, ast.Attribute):
             raise ActivationError(f"forbidden attribute access '.{node.attr}'")
-    return _Builder(names).build(tree)
+    body = tree.body
+    if (isinstance(body, ast.Name) and body.id != "x" and body.id not in names
+            and body.id not in _CONSTANTS and body.id not in FUNCTIONS and body.id not in ENTRIES):
+        raise ActivationError(f"unknown activation {body.id!r}: {_did_you_mean(suggest(body.id))}"
+                              "see `neurodyn list` (or write an expression in x)")
+    try:
+        return _Builder(names).build(tree)
+    except (ActivationError, RecursionError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:                  # noqa: BLE001 - SymPy's refusals become ours
+        detail = str(exc).strip().splitlines()
+        raise ActivationError(f"cannot build {text.strip()!r}: {detail[0] if detail else type(exc).__name__}") \
+            from exc
