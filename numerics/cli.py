@@ -24,7 +24,8 @@ from neurodyn.theory import catalog
 from neurodyn.theory.activation import Activation
 from neurodyn.theory.errors import NeurodynError
 from neurodyn.theory.latex import law_latex, laws_latex
-from neurodyn.theory.laws import SINGLE_INPUT, TWO_INPUT, derive
+from neurodyn.theory import derive
+from neurodyn.theory.laws import SINGLE_INPUT, TWO_INPUT
 
 from .compile import compile_laws
 from .fixedpoint import fixed_point

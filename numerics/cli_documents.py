@@ -22,7 +22,7 @@ import shlex
 import time
 
 from neurodyn.theory.latex import law_latex, laws_latex
-from neurodyn.theory.laws import derive
+from neurodyn.theory import derive
 
 from .cli import _UsageError, _add_activation, _params, activation_from, build_parser
 from .document import document, gallery, write_document

@@ -12,7 +12,7 @@ import tempfile
 
 import numpy as np
 
-from neurodyn.theory.laws import derive
+from neurodyn.theory import derive
 
 from .cli import _UsageError, _add_activation, _params, _variance, activation_from, emit
 from .compile import compile_laws

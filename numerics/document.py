@@ -39,7 +39,8 @@ from neurodyn.theory.activation import Activation
 from neurodyn.theory.errors import NeurodynError
 from neurodyn.theory.tactics import TACTIC_SECONDS
 from neurodyn.theory.latex import ROUNDED_DIGITS, display_latex, expr_latex, law_symbol, text_latex
-from neurodyn.theory.laws import DERIVE_SECONDS, Laws, derive
+from neurodyn.theory import derive
+from neurodyn.theory.laws import DERIVE_SECONDS, Laws
 
 from .compile import compile_laws
 from .criticality import critical_point

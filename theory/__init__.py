@@ -2,16 +2,18 @@
 
 from . import catalog
 from .activation import Activation
-from .errors import (ActivationError, BudgetExceeded, ConvergenceError, NeurodynError,
-                     NotDefinedError)
+from .derivations import derive
+from .errors import (ActivationError, BudgetExceeded, ConvergenceError, NeurodynError, NotDefinedError,
+                     WorkerError)
 from .expectation import (BivariateGaussianExpectation, ExpectationResult, GaussianExpectation, Step,
                           UnevaluatedExpectation)
-from .laws import LAWS, Law, Laws, derive, law
+from .laws import LAWS, Law, Laws, derive_uncached, law
 from .tactics import TACTICS, expect, expect2, expect_product
 
 __all__ = [
     "Activation", "catalog", "GaussianExpectation", "BivariateGaussianExpectation", "UnevaluatedExpectation",
     "ExpectationResult", "Step", "expect", "expect_product", "expect2", "TACTICS",
     "NeurodynError", "ActivationError", "NotDefinedError", "ConvergenceError", "BudgetExceeded",
-    "Law", "Laws", "LAWS", "law", "derive",
+    "WorkerError",
+    "Law", "Laws", "LAWS", "law", "derive", "derive_uncached",
 ]

@@ -35,9 +35,39 @@ import warnings
 
 from .errors import BudgetExceeded, WorkerError
 
-__all__ = ["time_limit", "bounded", "remaining", "run_in_worker"]
+__all__ = ["time_limit", "bounded", "remaining", "run_in_worker", "generous", "budget_scale"]
 
 _deadline: float | None = None       # the innermost active budget of this process (main thread only)
+_scale: float = 1.0                  # every budget is multiplied by this (see generous())
+
+
+def budget_scale() -> float:
+    """The factor every budget is multiplied by (1 unless inside :func:`generous`)."""
+    return _scale
+
+
+@contextlib.contextmanager
+def generous(factor: float):
+    """Multiply every budget started inside the block by ``factor`` (restored on leaving).
+
+    The committed derivation cache is rebuilt this way, so that what users see
+    does not depend on how busy the machine that built it was.
+
+    >>> with generous(4):
+    ...     budget_scale()
+    4.0
+    >>> budget_scale()
+    1.0
+    """
+    global _scale
+    if not factor >= 1:
+        raise ValueError(f"generous() takes a factor >= 1, got {factor!r}")
+    old = _scale
+    _scale = old * float(factor)
+    try:
+        yield
+    finally:
+        _scale = old
 
 
 def _foreign_timer() -> bool:
@@ -75,6 +105,7 @@ def time_limit(seconds: float, what: str = "symbolic work", *, optional: bool = 
     True
     """
     global _deadline
+    seconds = seconds * _scale
     if not _can_interrupt():
         if optional:
             yield

@@ -42,9 +42,9 @@ import mpmath
 import sympy
 
 from .activation import Activation
-from .budget import run_in_worker
+from .budget import generous, run_in_worker
 from .errors import ActivationError, NeurodynError
-from .laws import Laws, derive
+from .laws import LAWS, Laws, derive_uncached
 from .parse import parse_number
 
 __all__ = ["load", "store", "rebuild", "check", "key", "source_digest", "PACKAGE_DIR", "user_dir", "main"]
@@ -53,7 +53,9 @@ _THEORY = Path(__file__).resolve().parent
 #: The folder of the committed catalogue entries (package data).
 PACKAGE_DIR = _THEORY / "derived_laws"
 #: Seconds one catalogue derivation may take in :func:`rebuild` before its worker is stopped.
-REBUILD_TIMEOUT = 120.0
+REBUILD_TIMEOUT = 150.0
+#: Every budget of a catalogue derivation in :func:`rebuild` is this many times the default.
+REBUILD_GENEROSITY = 4.0
 _SUFFIX = ".pickle"
 _FORMAT = 1
 
@@ -94,6 +96,7 @@ def _key_fields(activation: Activation) -> dict:
         "mpmath": mpmath.__version__,
         "neurodyn": _neurodyn_version(),
         "theory": source_digest(),
+        "laws": list(LAWS),
     }
 
 
@@ -194,6 +197,11 @@ def _catalogue(names=None) -> dict[str, Activation]:
     return {name: catalog.get(name) for name in chosen}
 
 
+def _derive_generously(activation: Activation) -> Laws:
+    with generous(REBUILD_GENEROSITY):
+        return derive_uncached(activation)
+
+
 def rebuild(names=None, *, out=None) -> list[Path]:
     """Derive the catalogue entries afresh (each in a worker process) into the package folder.
 
@@ -203,7 +211,7 @@ def rebuild(names=None, *, out=None) -> list[Path]:
     written = []
     for name, act in _catalogue(names).items():
         started = time.monotonic()
-        laws = run_in_worker(derive, act, timeout=REBUILD_TIMEOUT, what=f"deriving {name}")
+        laws = run_in_worker(_derive_generously, act, timeout=REBUILD_TIMEOUT, what=f"deriving {name}")
         written.append(_write(PACKAGE_DIR, act, laws))
         closed = sum(1 for law in laws if law.closed)
         if out is not None:

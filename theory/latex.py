@@ -4,7 +4,7 @@ Symbols print as the papers write them (``\sigma_w^2``, ``q^*``, ``\chi_1``,
 ``\mathbb{E}_{z}``):
 
 >>> from neurodyn.theory import catalog
->>> from neurodyn.theory.laws import derive
+>>> from neurodyn.theory import derive
 >>> print(law_latex(derive(catalog.get("sin")).chi_1))
 \chi_1(q) = \sigma_w^2 \left(\frac{1}{2} + \frac{e^{- 2 q}}{2}\right)
 

@@ -1,4 +1,4 @@
-r"""The law registry and ``derive(activation) -> Laws``: mean-field laws, with provenance.
+r"""The law registry and ``derive_uncached(activation) -> Laws``: mean-field laws, with provenance.
 
 Conventions (docs/theory.md §0.1; parameters are variances), ``u = sqrt(q) z``:
 
@@ -15,15 +15,16 @@ variables it takes (and the point it is taken at, e.g. ``q*``), and the
 builder, a function of a :class:`Derivation` that returns the :class:`Law`.
 A builder may use expectations (``d.expect_product``, ``d.expect2``, shared
 between laws) and laws derived before it (``d.law("chi_1")``), so laws compose.
-:func:`derive` derives every registered law in the order registered.
+:func:`derive_uncached` derives every registered law in the order registered
+(:func:`neurodyn.theory.derive` adds the derivation cache and a worker process).
 
 >>> from neurodyn.theory import catalog
->>> laws = derive(catalog.get("erf"))
+>>> laws = derive_uncached(catalog.get("erf"))
 >>> laws.q_map.expr
 sigma_b2 + 2*sigma_w2*asin(2*q/(2*q + 1))/pi
 >>> laws.chi_1.expr, laws.chi_1.tactic
 (4*sigma_w2/(pi*sqrt(4*q + 1)), 'gaussian-exponential')
->>> derive(catalog.get("relu")).chi_2.defined
+>>> derive_uncached(catalog.get("relu")).chi_2.defined
 False
 >>> LAWS["c_map"].variables, LAWS["c_map"].at
 (('c',), ('q_star',))
@@ -38,14 +39,15 @@ from typing import Callable
 import sympy
 
 from .activation import Activation
+from .budget import budget_scale
 from .expectation import ExpectationResult, Step, is_closed
 from .latex import law_latex, laws_latex
 from .notation import Notation, register_notation
 from .symbols import Theta, c, d, q, q11, q12, q22, q_star, sigma_b2, sigma_w2, x
 from .tactics import TACTICS, expect2, expect_product, tidy
 
-__all__ = ["Law", "Laws", "LawSpec", "LAWS", "law", "unregister_law", "Derivation", "derive",
-           "derive_uncached", "describe_method", "LAW_NAMES", "SINGLE_INPUT", "TWO_INPUT", "DERIVE_SECONDS"]
+__all__ = ["derive_uncached", "Law", "Laws", "LawSpec", "LAWS", "law", "unregister_law", "Derivation",
+           "describe_method", "LAW_NAMES", "SINGLE_INPUT", "TWO_INPUT", "DERIVE_SECONDS"]
 
 #: Default time budget of a whole derivation, seconds.
 DERIVE_SECONDS = 25.0
@@ -208,7 +210,7 @@ class Derivation:
 
     def __init__(self, activation: Activation, seconds: float):
         self.activation = activation
-        self.deadline = time.monotonic() + seconds
+        self.deadline = time.monotonic() + seconds * budget_scale()
         self._expectations: dict = {}
         self._laws: dict = {}
 
@@ -245,16 +247,6 @@ def derive_uncached(activation: Activation, seconds: float = DERIVE_SECONDS) -> 
         raise TypeError(f"derive() needs an Activation, got {type(activation).__name__}")
     derivation = Derivation(activation, seconds)
     return Laws(activation, tuple(derivation.law(name) for name in list(LAWS)))
-
-
-def derive(activation: Activation, seconds: float = DERIVE_SECONDS) -> Laws:
-    """Derive the mean-field laws of ``activation`` (see the module docstring).
-
-    Every symbolic step is time-bounded (the whole derivation by ``seconds``);
-    a law with no closed form is returned as an expression holding
-    unevaluated Gaussian expectations, and its ``notes`` say what was tried.
-    """
-    return derive_uncached(activation, seconds)
 
 
 # ----------------------------------------------------------------------------------------
