@@ -80,7 +80,12 @@ writes ``fixed_points.json`` next to this file (``--new-only`` keeps the stored
 "cases" and recomputes only the new keys; REFERENCE_CACHE=dir keeps per-case
 results of the new keys between runs).  The two precisions run in two
 processes.  Measured runtime (2 cores shared with ~10 other busy processes,
-i.e. well below one core per run): RUNTIME_PLACEHOLDER
+load average 9-11, so each run had roughly 15-40 % of a core): new keys
+(--new-only, no cache) 930 s wall (run 0: 802 s, run 1: 930 s, in parallel;
+slowest pieces: critical gelu 197/248 s, the kinked two-input case 88/130 s,
+tanh two-input 62/94 s with the product rule); the "cases" part was measured
+at a few minutes before.  On an idle machine all of it fits well within
+20 minutes of one core.
 """
 
 from __future__ import annotations
@@ -1186,7 +1191,7 @@ def assemble_new(r0, r1):
         e["fold_q"] = tmp[f"f{folds[0]}q"] if folds else None
         e["saddle_nodes"] = [{"sigma_w2": tmp[f"f{i}sw2"], "q": tmp[f"f{i}q"]} for i in folds]
         e["solutions"] = sols
-        e["note"] = hi["note"]
+        e["note"] = hi["note"] + NOTE_EXTRA.get((name, sb2_s), "")
         e["digits"] = digits
         out["critical_cases"].append(e)
     for (name, sw2_s, sb2_s), lo, hi in zip(ATTRACTOR_CASES, r0["attractor_cases"],
@@ -1204,6 +1209,24 @@ def assemble_new(r0, r1):
         out["large_sigma_cases"].append(e)
     return out
 
+
+# Interpretation of what the scans found (the numbers in each note are computed).
+NOTE_EXTRA = {
+    ("gelu", "0.1"): (
+        " Conclusion: the only chi_1 = 1 point is on the repelling middle branch; chi_1 < 1 all "
+        "along the attracting small-q branch (it is ordered), which ends at the saddle-node "
+        "fold_sigma_w2 (fold_q) where q* jumps to the large-q branch or diverges. No critical "
+        "point on the attracting branch."),
+    ("softplus", "0.05"): (
+        " Conclusion: sigma_b2(q) < -4 ln(2)^2 = -1.9218 (its q -> 0 limit) on the whole critical "
+        "curve, so no sigma_b2 >= 0 has a critical point: at sigma_b2 = 0.05 chi_1 < 1 at the "
+        "fixed point for every sigma_w2 < 2, and q* -> infinity (chi_1 -> 1 from below) as "
+        "sigma_w2 -> 2."),
+    ("sigmoid", "0.05"): (
+        " Conclusion: one critical point, attracting (V' = 0.060) and reached from q0 = 1, at "
+        "large sigma_w2 ~ 103 and q* ~ 46; sigma_b2(q) has a minimum near q ~ 12.6 below zero, "
+        "so sigma_b2 = 0.05 is crossed once."),
+}
 
 NEW_METHOD = (
     "New keys (two_input_cases, critical_cases, attractor_cases, large_sigma_cases), same "
