@@ -3,13 +3,18 @@
 * Every test runs with mpmath's global precision saved and restored, so a test that
   changes ``mpmath.mp.dps`` (directly or through a bug in the code under test) cannot
   leak its precision into the tests that run after it.
+* The derivation cache's user folder is a fresh temporary folder for the session
+  (``XDG_CACHE_HOME``), so tests neither read nor fill the user's own cache; the
+  committed catalogue entries are used as a user would use them.
 * ``reference`` gives the parsed independent reference data,
   tests/reference/fixed_points.json (written by tests/reference/make_reference.py,
   which never imports neurodyn).
 """
 
 import json
+import os
 import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +27,11 @@ REFERENCE_PATH = TESTS_DIR / "reference" / "fixed_points.json"
 # tests import their helper modules (cache.py, quadref.py) as top-level modules
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
+
+
+# set before any test imports neurodyn, and inherited by the subprocesses the CLI tests start
+_USER_CACHE = tempfile.TemporaryDirectory(prefix="neurodyn-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _USER_CACHE.name
 
 
 @pytest.fixture(autouse=True)
