@@ -256,34 +256,34 @@ def critical_line(f: CompiledLaws, q_star):
     return _line_np(f, np.asarray(q_star, dtype=float))
 
 
-def _line_np(f, qs):
-    """float64 (sigma_w2(q), sigma_b2(q)) on the chi_1 = 1 line."""
-    vals = f.evaluate(["q_map", "chi_1"], qs, 1.0, 0.0)
+def _line_np(f, qs, tab=None):
+    """float64 (sigma_w2(q), sigma_b2(q)) on the chi_1 = 1 line (``tab``: the laws at sigma_w2 = 1, if known)."""
+    vals = tab if tab is not None else f.evaluate(["q_map", "chi_1"], qs, 1.0, 0.0)
     a, b = vals["q_map"], vals["chi_1"]          # E[phi^2], E[phi'^2]
     with np.errstate(all="ignore"):
         return 1 / b, qs - a / b
 
 
-def line_slope_V(f, qs):
+def line_slope_V(f, qs, tab=None):
     """float64 ``V'(q)`` at the point of the chi_1 = 1 line parametrised by ``q``
     (``V' = sigma_w2 dE[phi^2]/dq`` with ``sigma_w2 = 1/E[phi'^2]``)."""
-    vals = f.evaluate(["chi_par", "chi_1"], np.asarray(qs, dtype=float), 1.0, 0.0)
+    vals = tab if tab is not None else f.evaluate(["chi_par", "chi_1"], np.asarray(qs, dtype=float), 1.0, 0.0)
     with np.errstate(all="ignore"):
         return vals["chi_par"] / vals["chi_1"]
 
 
-def _fold(f, sigma_b2, dps, q_range):
+def _fold(f, sigma_b2, dps, qs, tab):
     """The first saddle-node of the q-map at ``sigma_b2``: ``V(q) = q`` and ``V'(q) = 1``.
 
     Along the fixed points ``sigma_w2(q) = (q - sigma_b2)/A(q)`` (``A = E[phi^2]``)
-    a fold is a turning point, ``(q - sigma_b2) A'(q) = A(q)``. Returns an
-    Estimate of ``sigma_w2`` there (error from a rerun at higher precision) or None.
+    a fold is a turning point, ``(q - sigma_b2) A'(q) = A(q)``; ``tab`` holds
+    ``q_map`` (= A) and ``chi_par`` (= A') at sigma_w2 = 1 on the grid ``qs``.
+    Returns an Estimate of ``sigma_w2`` there (error from a rerun at higher
+    precision) or None.
     """
     tgt = float(to_mpf(sigma_b2))
-    qs = np.geomspace(max(q_range[0], tgt * (1 + 1e-9), 1e-300), q_range[1], 1401)
-    vals = f.evaluate(["q_map", "chi_par"], qs, 1.0, 0.0)
     with np.errstate(all="ignore"):
-        h = (qs - tgt) * vals["chi_par"] - vals["q_map"]
+        h = np.where(qs > tgt, (qs - tgt) * tab["chi_par"] - tab["q_map"], np.nan)
     idx = [i for i in range(len(qs) - 1) if np.isfinite(h[i]) and np.isfinite(h[i + 1]) and h[i] < 0 < h[i + 1]]
     if not idx:
         return None
@@ -375,12 +375,16 @@ def critical_point(f: CompiledLaws, sigma_b2, dps: int = 30, q_range=(1e-8, 1e6)
             raise NotDefinedError(f"{name} is not defined for {f.activation.name}: the critical line needs it")
     target = float(to_mpf(sigma_b2))
     qs = np.geomspace(*q_range, 1401)
-    sw2s, sb2s = _line_np(f, qs)
-    vslope = line_slope_V(f, qs)
+    tab = f.evaluate(["q_map", "chi_1", "chi_par"], qs, 1.0, 0.0)     # one float64 sweep for the whole scan
+    sw2s, sb2s = _line_np(f, qs, tab)
+    vslope = line_slope_V(f, qs, tab)
     ok = np.isfinite(sb2s) & np.isfinite(sw2s) & (sw2s > 0) & np.isfinite(vslope)
     g = np.where(ok, sb2s - target, np.nan)
+    # sigma_b2(q) = q - A/B cancels at large q: a sign change within float64 noise and quadrature error
+    # (taken as 1e-9 q; gelu at sigma_b2 = 0.1 has one near q = 2e5) is not a crossing
     brackets = [i for i in range(len(qs) - 1)
-                if ok[i] and ok[i + 1] and (g[i] == 0 or g[i] * g[i + 1] < 0)]
+                if ok[i] and ok[i + 1] and (g[i] == 0 or g[i] * g[i + 1] < 0)
+                and max(abs(g[i]), abs(g[i + 1])) > 1e-9 * qs[i + 1]]
     zero_fixed = abs(float(f.evaluate(["q_map"], 0.0, 1.0, 0.0)["q_map"])) == 0
     name = f.activation.name
     if target == 0 and zero_fixed and float(f.evaluate(["chi_1"], 0.0, 1.0, 0.0)["chi_1"]) > 0:
@@ -399,7 +403,10 @@ def critical_point(f: CompiledLaws, sigma_b2, dps: int = 30, q_range=(1e-8, 1e6)
         if not attracting_grid:
             repelling.append(float(sw2s[i]))
             continue
-        got = _refine_crossing(f, sigma_b2, qs[i], qs[i + 1], dps)
+        try:
+            got = _refine_crossing(f, sigma_b2, qs[i], qs[i + 1], dps)
+        except (ValueError, ArithmeticError):
+            got = None                                 # the refinement left the bracket
         if got is None:
             continue                                   # not confirmed: never reported
         with mpmath.workdps(dps + GUARD_DIGITS):
@@ -409,7 +416,7 @@ def critical_point(f: CompiledLaws, sigma_b2, dps: int = 30, q_range=(1e-8, 1e6)
                 repelling.append(float(got[1].value))
     if not found:
         realisable = sb2s[ok & (sb2s >= 0)]
-        fold = _fold(f, sigma_b2, min(dps, 15), q_range)
+        fold = _fold(f, sigma_b2, min(dps, 15), qs, tab)
         parts = [f"no critical point of {name} at sigma_b2 = {sigma_b2}"]
         if repelling:
             parts.append("chi_1 = 1 is reached only on the repelling branch (V'(q*) > 1) at sigma_w2 ~ "
