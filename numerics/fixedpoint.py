@@ -104,9 +104,9 @@ def _float_start(f: CompiledLaws, sw2, sb2, q0):
             hint = (f"stable fixed point(s) exist at q* ~ {', '.join(f'{s:.4g}' for s in below)}, "
                     f"reached from a smaller start ({start}; option q0 / --q0)")
         else:
-            hint = "V(q) > q for every q above q0: no choice of q0 gives a finite fixed point at these variances"
+            hint = f"the q-map has no stable fixed point in ({Q_GRID[0]:g}, {Q_GRID[1]:g}) at these variances"
         return ConvergenceError(
-            f"iteration of the q-map from q0 = {q0} diverges at sigma_w2={sw2}, sigma_b2={sb2}: "
+            f"the q-map has no finite fixed point reached from q0 = {q0} at sigma_w2={sw2}, sigma_b2={sb2}: "
             f"q grows without bound (q = {qv:.3g} after {it} layers, slope V'(q) = {slope:.4g})",
             last=qv, hint=hint)
 

@@ -39,10 +39,13 @@ from neurodyn.theory.errors import ConvergenceError
 from .quadrature import GUARD_DIGITS
 from .results import Estimate
 
-__all__ = ["newton_polish", "Polished", "depth_scale", "sensitivities", "MAX_NEWTON_STEPS"]
+__all__ = ["newton_polish", "Polished", "depth_scale", "sensitivities", "MAX_NEWTON_STEPS", "MAX_STEPS_PER_PRECISION"]
 
 #: Newton steps allowed at all precisions together before giving up.
 MAX_NEWTON_STEPS = 60
+#: Newton (or secant) steps allowed at one precision: from a start good to the previous precision,
+#: a converging iteration needs 1-3 steps (2 for Newton, ~3 for the secant); 8 means it is not converging.
+MAX_STEPS_PER_PRECISION = 8
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,9 @@ def newton_polish(evaluate, x_float, dps, map_name, slope_name, check_names, wha
     digits (the float64 start is good to ~15) up to ``dps + 5``; there Newton
     runs until a step moves ``x`` by less than ``10**-(dps+5)`` of its scale, or
     stops shrinking (the evaluation noise is reached). The check reevaluates
-    ``check_names`` with ``GUARD_DIGITS`` more digits.
+    ``check_names`` with ``GUARD_DIGITS`` more digits. When the evaluated slope
+    disagrees with the secant through the last two iterates, the secant is used
+    (an inaccurate derivative would make Newton converge only linearly).
 
     ``x`` is confirmed when the error is at most ``10**-dps * max(|x|, scale)``:
     ``scale = 0`` asks for ``dps`` significant digits, ``scale = 1`` for ``dps``
@@ -80,6 +85,8 @@ def newton_polish(evaluate, x_float, dps, map_name, slope_name, check_names, wha
     xv = ctx.mpf(x_float)
     scale = ctx.mpf(scale)
     digits, steps, previous, g = 15, 0, None, None
+    last = None                              # (digits, x, g) of the previous evaluation, for the secant
+    level_digits, level_steps, moved = None, 0, ctx.mpf(0)
     while True:
         digits = min(2 * digits, work)
         with ctx.workdps(digits + GUARD_DIGITS):
@@ -88,6 +95,14 @@ def newton_polish(evaluate, x_float, dps, map_name, slope_name, check_names, wha
             d = vals[slope_name].value - 1
             if g == 0:
                 break                        # an exact fixed point (e.g. every q for ReLU at (2, 0))
+            if last is not None and last[0] == digits and last[1] != xv:
+                # the secant slope from the last two evaluations (same precision) needs no derivative;
+                # when the evaluated slope M' disagrees with it by more than 1%, M' is less accurate
+                # than M (kinked activations near c = 1) and Newton would converge only linearly
+                secant = (g - last[2]) / (xv - last[1])
+                if abs(secant - d) > abs(d) / 100:
+                    d = secant
+            last = (digits, xv, g)
             if d == 0:
                 raise ConvergenceError(f"the slope of the map is 1 at {what}: Newton's method cannot polish {what}",
                                        last=xv, dps=digits)
@@ -106,9 +121,13 @@ def newton_polish(evaluate, x_float, dps, map_name, slope_name, check_names, wha
                 if moved <= tol or k_est * moved**2 <= tol or (previous is not None and moved > previous / 10):
                     break                    # converged, or at the noise floor of the evaluation
             previous = moved
-        if steps > MAX_NEWTON_STEPS:
-            raise ConvergenceError(f"Newton's method for {what} did not converge in {MAX_NEWTON_STEPS} steps",
-                                   last=xv, residual=g, dps=digits)
+        level_steps = level_steps + 1 if digits == level_digits else 1
+        level_digits = digits
+        if steps > MAX_NEWTON_STEPS or level_steps > MAX_STEPS_PER_PRECISION:
+            raise ConvergenceError(
+                f"Newton's method for {what} did not converge ({level_steps} steps at {digits} digits, "
+                f"last step {ctx.nstr(moved, 3)}, residual {ctx.nstr(g, 3)}): the evaluation of the map or of its "
+                f"slope is not accurate enough here", last=xv, residual=g, dps=digits)
     check = dps + GUARD_DIGITS
     for attempt in range(3):
         with ctx.workdps(check + GUARD_DIGITS):

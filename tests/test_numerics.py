@@ -94,7 +94,7 @@ def test_fixed_points_against_independent_reference(case):
             assert got.error <= abs(ref) * mpmath.mpf(10) ** -49
 
 
-# reference/theory.md section 9 (12 significant digits)
+# docs/theory.md §9 (12 significant digits)
 SHEET = [
     ("tanh", "1.69", "0.09", "0.607046791909", "0.939807428682", "0.543472018641", "0.473515869865", "1.33766764254"),
     ("tanh", "16", "0.09", "12.6041494978", "2.36726103555", "1.85717604141", "0.130082102326", "0.490294745077"),
