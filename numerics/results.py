@@ -13,11 +13,11 @@ digits (not mpmath's global 15).
 >>> str(e)
 '0.666666666666666666666666666667'
 >>> e.to_json()
-{'value': '0.666666666666666666666666666667', 'error': '3.4e-31'}
+{'value': '0.666666666666666666666666666667', 'error': '3.5e-31'}
 >>> print(e.value)
 0.666666666666666666666666666667
 >>> str(Estimate(mpmath.mpf("0.123456789"), mpmath.mpf("1e-4"), 30))
-'0.12346'
+'0.1235'
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@ mpmath's own algorithms do, so that another context can be used later.
 >>> sol = newton_polish(evaluate, 0.739, 30, "M", "dM", ["M", "dM"], "x*")
 >>> str(Estimate(sol.value, sol.error, 30))
 '0.739085133215160641655312087674'
->>> str(depth_scale(Estimate(mpmath.mpf("0.8"), mpmath.mpf(0), 25)))
-'4.481420117724549786927041'
+>>> with mpmath.workdps(40):
+...     slope = Estimate(mpmath.mpf("0.8"), mpmath.mpf(0), 25)
+>>> str(depth_scale(slope))      # -1/ln 0.8 to 25 digits, whatever mpmath's global precision
+'4.481420117724549786893047'
 """
 
 from __future__ import annotations
