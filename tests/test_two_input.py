@@ -339,8 +339,8 @@ _REF = json.loads((Path(__file__).parent / "reference" / "fixed_points.json").re
 _TWO_INPUT_FALLBACK = [
     {"activation": "tanh", "sigma_w2": "0.8", "sigma_b2": "0", "q_star": "0", "c_star": "1", "phase": "ordered",
      "xi_c": "4.4814201177245497868930472480783922015879521841418", "digits": 45},   # -1/ln 0.8
-    {"activation": "tanh", "sigma_w2": "1.5", "sigma_b2": "0", "q_star": "0.28689422937999077952", "c_star": "0",
-     "chi_c_star": None, "phase": "chaotic", "digits": 18},
+    {"activation": "tanh", "sigma_w2": "1.5", "sigma_b2": "0", "q_star": "0.2868942293799907795222", "c_star": "0",
+     "chi_c_star": "0.9810837404743776173426", "xi_c": "52.36298247555791139909", "phase": "chaotic", "digits": 20},
 ]
 
 
