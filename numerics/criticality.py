@@ -78,24 +78,44 @@ def _c_evaluator(f: CompiledLaws, fp: FixedPoint):
 
 def _float_c_start(f: CompiledLaws, fp: FixedPoint, c0=0.0):
     """Float64 iteration of the c-map from c0, switching to Newton (C and chi_c in one
-    sweep per step) as soon as the iteration is seen to converge slowly."""
+    sweep per step) as soon as the iteration is seen to converge slowly.
+
+    Iterates stay in [-1, 1): a step that would reach 1 (the unstable fixed point of
+    the chaotic phase, where the 2-D integrand degenerates) goes half-way instead.
+    """
     point = _c_point(fp, None)
+
+    def inside(new, old):
+        if new >= 1:
+            return 0.5 * (old + 1)
+        return max(new, -1.0)
+
+    def value(names, cv):
+        vals = f.evaluate_at(names, {**point, "c": cv})
+        out = [float(vals[n]) for n in names]
+        if not all(np.isfinite(out)):
+            # the float64 2-D quadrature can fail near c = 1 (kinked activations): 15-digit mpmath instead
+            vals = f.evaluate_at(names, {**point, "c": cv}, dps=15)
+            out = [float(vals[n].value) for n in names]
+            if not all(np.isfinite(out)):
+                raise ConvergenceError(f"c*: the c-map is not finite at c = {cv!r}", last=cv)
+        return out
+
     cv = float(c0)
     history = []
     it = 0
     for it in range(1, 3001):
-        new = float(f.evaluate_at(["c_map"], {**point, "c": cv})["c_map"])
+        (new,) = value(["c_map"], cv)
         step = new - cv
-        cv = min(max(new, -1.0), 1.0)
+        cv = inside(new, cv)
         if abs(step) <= 1e-14:
             return cv, it
         history.append(abs(step))
         if it >= 6 and 0.3 * history[-2] < history[-1] < history[-2]:
             break                                   # linear convergence, ratio > 0.3: Newton is faster
     for extra in range(60):
-        vals = f.evaluate_at(["c_map", "chi_c"], {**point, "c": cv})
-        new = cv - (float(vals["c_map"]) - cv) / (float(vals["chi_c"]) - 1)
-        new = min(max(new, -1.0), 1.0)
+        cmap, slope = value(["c_map", "chi_c"], cv)
+        new = inside(cv - (cmap - cv) / (slope - 1), cv)
         if abs(new - cv) <= 1e-14:
             return new, it + extra
         cv = new
