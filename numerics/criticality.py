@@ -421,7 +421,8 @@ def critical_point(f: CompiledLaws, sigma_b2, dps: int = 30, q_range=(1e-8, 1e6)
     for i in brackets:
         attracting_grid = vslope[i] < 1 or vslope[i + 1] < 1
         if not attracting_grid:
-            repelling.append(float(sw2s[i]))
+            t = g[i] / (g[i] - g[i + 1]) if g[i] != g[i + 1] else 0.0     # linear interpolation in the bracket
+            repelling.append(float(sw2s[i] + t * (sw2s[i + 1] - sw2s[i])))
             continue
         try:
             got = _refine_crossing(f, sigma_b2, qs[i], qs[i + 1], dps)
