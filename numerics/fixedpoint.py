@@ -1,17 +1,20 @@
 r"""Fixed points of the q-map, their stability and the quantities at them.
 
-``q* = V(q*)`` is found in three stages (DESIGN section 6):
+``q* = V(q*)`` is found in three stages (docs/theory.md §3):
 
-1. float64: iterate the map (the stable fixed point attracts it), switching
-   to Newton's method when the iteration is slow;
+1. float64: iterate the map from ``q0`` (a stable fixed point attracts it, as
+   the layers of a network do), switching to Newton's method when slow;
 2. mpmath: Newton's method with the exact derivative ``chi_par = V'(q)``
    (itself a Gaussian expectation by the heat equation), the precision
-   doubling with the digits;
+   doubling with the digits (:func:`neurodyn.numerics.solve.newton_polish`);
 3. a check at higher precision: the residual ``r = V(q*) - q*`` is computed
-   again with ``GUARD_DIGITS`` more digits and a finer quadrature; the error
-   bound is ``|r|/|1 - V'(q*)|`` plus the quadrature error. The result is
-   returned only if that bound meets the requested digits, else
-   :class:`~neurodyn.theory.errors.ConvergenceError` says why.
+   again with ``GUARD_DIGITS`` more digits; the error estimate is
+   ``(|r| + err V)/|1 - V'(q*)|`` plus the propagated evaluation errors.
+
+The map is one-dimensional, so every fixed point in ``(0, 1e6)`` is also
+bracketed on a float64 grid: when iteration from ``q0`` diverges the message
+names the stable fixed points below it, and when several stable fixed points
+exist the result says so (``FixedPoint.attractors``).
 
 >>> from neurodyn.theory import catalog, derive
 >>> from neurodyn.numerics.compile import compile_laws
@@ -22,21 +25,63 @@ r"""Fixed points of the q-map, their stability and the quantities at them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import mpmath
 import numpy as np
 
-from neurodyn.theory.errors import ConvergenceError
+from neurodyn.theory.errors import ConvergenceError, NotDefinedError
 
 from .compile import CompiledLaws, check_dps, check_variances, to_mpf
+from .criticality import correlation_fixed_point, phase_of
 from .quadrature import GUARD_DIGITS
 from .results import Estimate, FixedPoint
+from .solve import depth_scale, newton_polish, sensitivities
 
-__all__ = ["fixed_point"]
+__all__ = ["fixed_point", "q_map_roots"]
 
 _FLOAT_ITERATIONS = 2000
 _Q_HUGE = 1e12
+#: the float64 grid on which the roots of V(q) - q are bracketed
+Q_GRID = (1e-8, 1e6, 1401)
+
+
+def q_map_roots(f: CompiledLaws, sigma_w2, sigma_b2, upper=None):
+    """float64 fixed points of the q-map in ``(Q_GRID[0], upper)``, bracketed on a log grid.
+
+    Returns two lists ``(stable, unstable)`` of float64 roots (bisection inside each
+    bracket): a root where ``V(q) - q`` changes sign from + to - has ``V' < 1``
+    (the map pulls towards it), from - to + ``V' > 1``. Only a start for
+    :func:`newton_polish`, which confirms (or rejects) each one.
+    """
+    hi = Q_GRID[1] if upper is None else min(float(upper), Q_GRID[1])
+    qs = np.geomspace(Q_GRID[0], max(hi, 10 * Q_GRID[0]), Q_GRID[2])
+    w, b = float(to_mpf(sigma_w2)), float(to_mpf(sigma_b2))
+
+    def gap(qv):
+        with np.errstate(all="ignore"):
+            return f.evaluate(["q_map"], qv, w, b)["q_map"] - qv
+
+    g = gap(qs)
+    stable, unstable = [], []
+    for i in range(len(qs) - 1):
+        if not (np.isfinite(g[i]) and np.isfinite(g[i + 1])) or g[i] * g[i + 1] >= 0:
+            continue
+        # float64 noise: |V(q) - q| must be resolved relative to q at both ends
+        if max(abs(g[i]), abs(g[i + 1])) < 1e-10 * qs[i + 1]:
+            continue
+        lo, up, sign = qs[i], qs[i + 1], g[i] > 0
+        for _ in range(60):
+            mid = 0.5 * (lo + up)
+            if mid in (lo, up):
+                break
+            if (gap(mid) > 0) == sign:
+                lo = mid
+            else:
+                up = mid
+        (stable if sign else unstable).append(0.5 * (lo + up))
+    return stable, unstable
 
 
 def _float_start(f: CompiledLaws, sw2, sb2, q0):
@@ -51,10 +96,19 @@ def _float_start(f: CompiledLaws, sw2, sb2, q0):
 
     def no_fixed_point(it):
         slope = f.chi_par(min(qv, _Q_HUGE), w, b)
+        stable, unstable = q_map_roots(f, sw2, sb2)
+        below = [s for s in stable if s < float(q0)]
+        if below:
+            edge = min([u for u in unstable if u > max(below)], default=None)
+            start = f"q0 < {edge:.4g}" if edge is not None else f"q0 near {below[-1]:.4g}"
+            hint = (f"stable fixed point(s) exist at q* ~ {', '.join(f'{s:.4g}' for s in below)}, "
+                    f"reached from a smaller start ({start}; option q0 / --q0)")
+        else:
+            hint = f"the q-map has no stable fixed point in ({Q_GRID[0]:g}, {Q_GRID[1]:g}) at these variances"
         return ConvergenceError(
-            f"the q-map has no finite fixed point at sigma_w2={sw2}, sigma_b2={sb2}: "
+            f"the q-map has no finite fixed point reached from q0 = {q0} at sigma_w2={sw2}, sigma_b2={sb2}: "
             f"q grows without bound (q = {qv:.3g} after {it} layers, slope V'(q) = {slope:.4g})",
-            last=qv, hint="lower sigma_w2 (the q-map must have slope < 1 at large q)")
+            last=qv, hint=hint)
 
     history = []
     for it in range(1, _FLOAT_ITERATIONS + 1):
@@ -93,8 +147,8 @@ def _float_start(f: CompiledLaws, sw2, sb2, q0):
             raise no_fixed_point(it + extra + 1)
     if f.q_map(qv, w, b) > qv and all(s > 0 for s in history[-20:]):
         raise no_fixed_point(it)         # V(q) > q all along: q only grows
-    raise ConvergenceError(f"no fixed point of the q-map found at sigma_w2={sw2}, sigma_b2={sb2}",
-                           last=qv, hint="try another starting point q0")
+    raise ConvergenceError(f"no fixed point of the q-map found from q0 = {q0} at sigma_w2={sw2}, sigma_b2={sb2}",
+                           last=qv, hint="try another starting point q0 (--q0)")
 
 
 def fixed_point(f: CompiledLaws, sigma_w2, sigma_b2, dps: int = 30, q0=1.0,
@@ -110,16 +164,19 @@ def fixed_point(f: CompiledLaws, sigma_w2, sigma_b2, dps: int = 30, q0=1.0,
     dps : int
         Significant digits wanted (1 to 1000).
     q0 : float
-        Where the float64 iteration starts.
+        Where the float64 iteration starts (the attractor reached from it is returned).
     two_input : bool
         Also find the correlation fixed point ``c*`` with ``chi_c(c*)``, ``xi_c`` and
         the phase (:func:`neurodyn.numerics.criticality.correlation_fixed_point`).
+        If that part fails, the single-input answer is kept and the reason is in
+        ``notes["c_star"]`` (the phase is still decided by chi_1); call
+        ``correlation_fixed_point(f, fixed_point(...))`` to get the exception instead.
 
     Raises
     ------
     ConvergenceError
-        No finite fixed point (e.g. ReLU with sigma_w2 > 2 and sigma_b2 > 0), or
-        the requested digits could not be confirmed.
+        No finite fixed point reached from ``q0`` (the message lists stable fixed
+        points below ``q0`` if any), or the requested digits could not be confirmed.
     """
     dps = check_dps(dps)
     check_variances(sigma_w2, sigma_b2)
@@ -129,12 +186,14 @@ def fixed_point(f: CompiledLaws, sigma_w2, sigma_b2, dps: int = 30, q0=1.0,
     def evaluate(which, qv, digits):
         return f.evaluate(which, qv, sigma_w2, sigma_b2, dps=digits)
 
-    qv, error, vals, steps = polish_fixed_point(evaluate, q_float, dps, "q_map", "chi_par", names, "q*")
+    sol = newton_polish(evaluate, q_float, dps, "q_map", "chi_par", names, "q*")
+    qv, error, vals = sol.value, sol.error, sol.checked
     with mpmath.workdps(dps + 2 * GUARD_DIGITS):
         slope = vals["chi_par"].value
-        sens = _sensitivities(lambda x_: f.evaluate(names, x_, sigma_w2, sigma_b2), float(qv))
+        sens = sensitivities(lambda x_: f.evaluate(names, x_, sigma_w2, sigma_b2), float(qv))
         out = {n: Estimate(vals[n].value, vals[n].error + abs(sens[n]) * error, dps) for n in names}
-        marginal = abs(1 - slope) <= vals["chi_par"].error * 10
+        # marginal: 1 - V'(q*) is not resolved from 0 by the error of V'(q*)
+        marginal = abs(1 - slope) <= out["chi_par"].error
         stable = bool(abs(slope) < 1 and not marginal)
         xi = depth_scale(out["chi_par"]) if not marginal else None
     notes = {}
@@ -144,82 +203,54 @@ def fixed_point(f: CompiledLaws, sigma_w2, sigma_b2, dps: int = 30, q0=1.0,
     if xi is None:
         notes["xi_q"] = ("V'(q*) = 1: marginal, the approach to q* is algebraic, not exponential"
                          if marginal else "|V'(q*)| >= 1 or V'(q*) = 0: no exponential depth scale")
+    elif slope < 0:
+        notes["xi_q"] = "V'(q*) < 0: xi_q = -1/ln|V'(q*)| and the approach to q* oscillates from layer to layer"
+    attractors = _attractors(f, sigma_w2, sigma_b2, dps, qv, error, stable)
+    if len(attractors) > 1:
+        others = [a for a in attractors if abs(a.value - qv) > a.error + error]
+        notes["q_star"] = (f"another attractor exists (stable q* = {', '.join(str(a) for a in others)}): "
+                           f"the q* returned is the one reached from q0 = {q0}")
     result = FixedPoint(
-        value=qv, error=error, slope=out["chi_par"], stable=bool(stable), iterations=iterations + steps,
+        value=qv, error=error, slope=out["chi_par"], stable=bool(stable), iterations=iterations + sol.steps,
         dps=dps, method="float64 iteration, mpmath Newton with exact derivative, higher-precision check",
         marginal=bool(marginal), activation=f.activation.name, sigma_w2=str(sigma_w2), sigma_b2=str(sigma_b2),
-        chi_1=out.get("chi_1"), chi_2=out.get("chi_2"), xi_q=xi, notes=notes)
+        chi_1=out.get("chi_1"), chi_2=out.get("chi_2"), xi_q=xi, notes=notes, attractors=tuple(attractors))
     if two_input:
-        from .criticality import correlation_fixed_point
-        result = correlation_fixed_point(f, result)
+        try:
+            result = correlation_fixed_point(f, result)
+        except (ConvergenceError, NotDefinedError) as exc:
+            notes = dict(result.notes, c_star=f"c* failed: {exc}")
+            phase = phase_of(result.chi_1) if result.chi_1 is not None else "undefined"
+            result = dataclasses.replace(result, phase=phase, notes=notes)
     return result
 
 
-def depth_scale(slope: Estimate) -> Estimate | None:
-    """``xi = -1/ln|slope|`` with its error, or None when ``|slope|`` is 0 or >= 1."""
-    s = abs(slope.value)
-    if not 0 < s < 1:
-        return None
-    xi = -1 / mpmath.log(s)
-    return Estimate(xi, slope.error * xi**2 / s, slope.dps)
+def _attractors(f, sigma_w2, sigma_b2, dps, qv, error, stable) -> list:
+    """Every stable fixed point in (0, Q_GRID[1]) confirmed at ``dps`` digits (q* itself included).
 
-
-def polish_fixed_point(evaluate, x_float, dps, map_name, slope_name, check_names, what):
-    """Newton polish of ``x = M(x)`` from a float64 start, then the higher-precision check.
-
-    ``evaluate(names, x, digits)`` returns Estimates of the named laws at ``x``;
-    ``map_name`` is ``M`` and ``slope_name`` its exact derivative. Precision
-    doubles with the digits up to ``dps + 5``; the check reevaluates ``M`` (and
-    ``check_names``) with ``GUARD_DIGITS`` more digits and bounds the error by
-    ``(|M(x) - x| + err M)/|1 - M'(x)|``. Returns (x, error, check values, steps).
+    q* = 0 is included when it is a stable fixed point (V(0) = 0, V'(0) < 1).
     """
-    work = dps + 5
-    xv = mpmath.mpf(x_float)
-    digits, steps = 15, 0
-    while True:
-        digits = min(2 * digits, work)
-        with mpmath.workdps(digits + GUARD_DIGITS):
-            vals = evaluate([map_name, slope_name], xv, digits)
-            g = vals[map_name].value - xv
-            d = vals[slope_name].value - 1
-            if g == 0:
-                break                        # an exact fixed point (e.g. every q for ReLU at (2, 0))
-            if d == 0:
-                raise ConvergenceError(f"the slope is 1 at {what}: Newton's method cannot polish it",
-                                       last=xv, dps=digits)
-            new = xv - g / d
-            steps += 1
-            moved = abs(new - xv)
-            xv = new
-        # quadratic convergence: once a full-precision step moved by less than
-        # sqrt(10^-work), the iterate is good to ~work digits (the check confirms it)
-        if digits >= work and moved <= mpmath.mpf(10) ** (-(work // 2) + 2) * max(abs(xv), 1):
-            break
-        if steps > 60:
-            raise ConvergenceError("Newton's method did not converge", last=xv, residual=g, dps=digits)
-    check = dps + GUARD_DIGITS
-    with mpmath.workdps(check + GUARD_DIGITS):
-        vals = evaluate(check_names, xv, check)
-        residual = vals[map_name].value - xv
-        gap = abs(1 - vals[slope_name].value)
-        if abs(residual) <= vals[map_name].error:
-            error = vals[map_name].error     # exact fixed point: only the evaluation error
-        elif gap <= 10 * vals[slope_name].error:
-            raise ConvergenceError(f"the slope is 1 at {what}: the fixed point is marginal and cannot be bounded",
-                                   last=xv, residual=residual, dps=check)
-        else:
-            error = (abs(residual) + vals[map_name].error) / gap
-        if error > mpmath.mpf(10) ** (-dps) * max(abs(xv), mpmath.mpf(10) ** -dps) / 10:
-            raise ConvergenceError(
-                f"{what} could not be confirmed to {dps} digits (error bound {mpmath.nstr(error, 3)})",
-                last=xv, residual=residual, dps=check,
-                hint="the map may be too flat here (slope near 1); try a lower dps")
-        return +xv, +error, vals, steps
+    found = [Estimate(qv, error, dps)] if stable else []
+    brackets, _ = q_map_roots(f, sigma_w2, sigma_b2)
+    names = ["q_map", "chi_par"]
 
+    def evaluate(which, x_, digits):
+        return f.evaluate(which, x_, sigma_w2, sigma_b2, dps=digits)
 
-def _sensitivities(evaluate_np, xv, lower=0.0):
-    """|d law / dx| at x, by a float64 central difference (only scales the error of x)."""
-    h = 1e-5 * max(abs(xv), 1e-3)
-    lo, hi = max(xv - h, lower), xv + h
-    a = evaluate_np(np.array([lo, hi]))
-    return {n: float((v[1] - v[0]) / (hi - lo)) if np.all(np.isfinite(v)) else 1e3 for n, v in a.items()}
+    zero = f.evaluate(names, 0.0, float(to_mpf(sigma_w2)), float(to_mpf(sigma_b2)))
+    if zero["q_map"] == 0 and zero["chi_par"] < 1:
+        brackets = [0.0] + brackets
+    for start in brackets:
+        if found and any(abs(start - float(a.value)) <= 1e-9 * max(float(a.value), 1e-8) for a in found):
+            continue
+        try:
+            sol = newton_polish(evaluate, start, dps, "q_map", "chi_par", names, "q*")
+        except ConvergenceError:
+            continue                      # not confirmed: never reported
+        with mpmath.workdps(dps + GUARD_DIGITS):
+            if sol.value < 0 or not abs(sol.checked["chi_par"].value) < 1:
+                continue
+            if any(abs(sol.value - a.value) <= 2 * (a.error + sol.error) for a in found):
+                continue
+        found.append(Estimate(sol.value, sol.error, dps))
+    return sorted(found, key=lambda a: a.value)

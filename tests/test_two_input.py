@@ -1,7 +1,8 @@
-"""Two inputs: bivariate kernels, c-map, chi_c, c*, critical line, phase diagram (theory.md 3, 7, 9, 10)."""
+"""Two inputs: bivariate kernels, c-map, chi_c, c*, critical line, phase diagram (docs/theory.md §3, §7, §9, §10)."""
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ from cache import compiled, laws
 S11, S12, S22 = q11, q12, q22
 T = sympy.acos(S12 / sympy.sqrt(S11 * S22))
 DG = sympy.sqrt((1 + 2 * S11) * (1 + 2 * S22) - 4 * S12**2)
-# reference/theory.md section 10 (neural-tangents code, independently checked there)
+# docs/theory.md §10 (neural-tangents code, independently checked there)
 SHEET_KERNELS = {
     "linear": (x, S12),
     "relu": (sympy.Max(0, x), sympy.sqrt(S11 * S22) / (2 * sympy.pi) * (sympy.sin(T) + (sympy.pi - T) * sympy.cos(T))),
@@ -132,7 +133,7 @@ def test_identities_numerically(name):
         assert abs(slope - chi_c) < 1e-7
 
 
-# reference/theory.md section 9: (act, sw2, sb2, c*, chi_c, xi_c, digits)
+# docs/theory.md §9: (act, sw2, sb2, c*, chi_c, xi_c, digits)
 SHEET = [
     ("tanh", "6.25", "0.09", "0.122103747306", "0.822229172724", "5.10891898917", 12),
     ("tanh", "16", "0.09", "0.0296959215803", "0.759743605012", "3.63935102151", 12),
@@ -192,7 +193,7 @@ def test_critical_point_that_does_not_exist():
 
 
 def test_relu_critical_iterates():
-    """theory.md section 9: ReLU at (2, 0), c^0 = 0 -> c^1..c^5."""
+    """docs/theory.md §9: ReLU at (2, 0), c^0 = 0 -> c^1..c^5."""
     f = compiled("relu")
     want = ["0.3183098861838", "0.4937310902004", "0.6048257201129", "0.6809535333557", "0.7359463506276"]
     cv = mpmath.mpf(0)
@@ -262,7 +263,7 @@ def test_phase_diagram_grid_and_limits(tmp_path):
     pd = phase_diagram(f, np.linspace(0.5, 4, 30), np.linspace(0, 0.5, 20))
     assert pd.chi_1.shape == (20, 30) and pd.max_error < 1e-5
     assert np.all(pd.phases()[:, 0] == "ordered") and np.all(pd.phases()[:, -1] == "chaotic")
-    # the critical line passes the section 7.2 point (sigma_w2 1.76095 at sigma_b2 0.05)
+    # the critical line passes the docs/theory.md §7.2 point (sigma_w2 1.76095 at sigma_b2 0.05)
     line = pd.critical_line
     k = np.argmin(np.abs(line[:, 1] - 0.05))
     assert abs(line[k, 1] - 0.05) < 2e-3 and abs(line[k, 0] - 1.76095463961) < 2e-2
@@ -319,4 +320,147 @@ def test_kinked_non_gaussian_exponential_pieces_near_full_correlation():
     q = "0.137453164274871"
     fast = f.c_map(np.array([0.999]), "1.5", "0.05", float(q))[0]
     slow = f.c_map(0.999, "1.5", "0.05", q, dps=8)
-    assert abs(float(slow.value) - fast) < 1e-7 and abs(fast - 0.9993232148) < 1e-9
+    # independent value: plain mpmath at 20 digits, nested mpmath.quad in the rotated frame
+    # u1,2 = sqrt(q) (sqrt((1+c)/2) a +- sqrt((1-c)/2) b), inner over b split at the kinks b = +-a sqrt((1+c)/(1-c))
+    # and at +-8, outer over a split at 0, +-1, +-8 (214 s, so not rerun here): C(0.999) = 0.99932321481475875813
+    ref = 0.99932321481475875813
+    assert abs(float(slow.value) - fast) < 1e-7 and abs(fast - ref) < 1e-9
+
+
+# ------------------------------------------------------------------------------------------
+# issue 8 and issue 7 section 4: independent values (tests/reference/fixed_points.json keys
+# two_input_cases / critical_cases, written by tests/reference/make_reference.py; until they
+# exist, the same quantities computed by a plain mpmath script that never imports neurodyn)
+# ------------------------------------------------------------------------------------------
+from pathlib import Path  # noqa: E402
+
+_REF = json.loads((Path(__file__).parent / "reference" / "fixed_points.json").read_text())
+# plain mpmath: q* by findroot of sw2 E[phi^2] + sb2 = q; at c* = 0 chi_c = sw2 E[phi']^2 (independent inputs)
+_TWO_INPUT_FALLBACK = [
+    {"activation": "tanh", "sigma_w2": "0.8", "sigma_b2": "0", "q_star": "0", "c_star": "1", "phase": "ordered",
+     "xi_c": "4.4814201177245497868930472480783922015879521841418", "digits": 45},   # -1/ln 0.8
+    {"activation": "tanh", "sigma_w2": "1.5", "sigma_b2": "0", "q_star": "0.2868942293799907795222", "c_star": "0",
+     "chi_c_star": "0.9810837404743776173426", "xi_c": "52.36298247555791139909", "phase": "chaotic", "digits": 20},
+]
+
+
+def _two_input_cases():
+    cases = _REF.get("two_input_cases") or _TWO_INPUT_FALLBACK
+    return [c for c in cases if c["activation"] in ("tanh", "erf", "selu") and not c.get("params")]
+
+
+@pytest.mark.parametrize("case", _two_input_cases(), ids=lambda c: f"{c['activation']}-{c['sigma_w2']}-{c['sigma_b2']}")
+def test_two_input_against_independent_values(case):
+    digits = min(int(case["digits"]), 40)
+    fp = fixed_point(compiled(case["activation"]), case["sigma_w2"], case["sigma_b2"], dps=digits, two_input=True)
+    assert fp.phase == case["phase"]
+    with mpmath.workdps(digits + 20):
+        tol = mpmath.mpf(10) ** (-digits + 2)
+        for key in ("q_star", "c_star", "chi_c_star", "xi_c"):
+            want = case.get(key)
+            if want is None:
+                continue
+            got = getattr(fp, key)
+            text, err = got.printed()
+            # the printed value is within its printed error of the independent value (and that error is small)
+            assert abs(mpmath.mpf(text) - mpmath.mpf(want)) <= err + tol * max(1, abs(mpmath.mpf(want))), key
+            assert err <= tol * max(1, abs(mpmath.mpf(want))), (key, err)
+
+
+def test_xi_c_in_the_ordered_phase_has_every_digit():
+    """issue 8 section 2: xi_c was evaluated in float64 (mpmath's global precision) in the ordered branch."""
+    fp = fixed_point(compiled("tanh"), "0.8", "0", dps=40, two_input=True)
+    with mpmath.workdps(60):
+        want = -1 / mpmath.log(mpmath.mpf("0.8"))
+        assert abs(mpmath.mpf(str(fp.xi_c)) - want) <= mpmath.mpf(fp.xi_c.to_json()["error"]) < 1e-38
+        assert str(fp.xi_c) == str(fp.xi_q)
+
+
+@pytest.mark.parametrize("name, sw2, dps", [("tanh", "1.5", 20), ("tanh", "1.5", 25), ("tanh", "1.5", 40),
+                                            ("selu", "1", 20)])
+def test_c_star_at_or_near_zero_is_confirmed(name, sw2, dps):
+    """issue 8 section 3: the confirmation compared a relative error at a root that is 0."""
+    f = compiled(name)
+    fp = fixed_point(f, sw2, "0", dps=dps, two_input=True)
+    assert fp.phase == "chaotic"
+    with mpmath.workdps(dps + 20):
+        assert abs(fp.c_star.value) <= fp.c_star.error + mpmath.mpf(10) ** -dps
+        # chi_c(0) = sigma_w2 E[phi'(u)]^2 for independent inputs: a 1-D check
+        dphi = sympy.lambdify(x, laws(name).activation.derivative(), "mpmath")
+        s = mpmath.sqrt(fp.value)
+        mean = mpmath.quad(lambda z: dphi(s * z) * mpmath.npdf(z), [-mpmath.inf, 0, mpmath.inf])
+        want = mpmath.mpf(sw2) * mean**2
+        assert abs(fp.chi_c_star.value - want) <= fp.chi_c_star.error + abs(want) * mpmath.mpf(10) ** (-dps + 3)
+    if name == "tanh":
+        assert fp.c_star.value == 0            # odd activation, no bias: C(0) = 0 exactly
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dps", [15, 30, 45, 60])
+def test_c_star_confirmed_on_a_grid_of_precisions(dps):
+    """issue 7 section 4: tanh (2.25, 0.05) at dps 45 failed (Newton stopped one step early)."""
+    fp = fixed_point(compiled("tanh"), "2.25", "0.05", dps=dps, two_input=True)
+    assert "c_star" not in fp.notes
+    with mpmath.workdps(dps + 20):
+        assert abs(fp.c_star.value - mpmath.mpf("0.56722492676")) < 1e-11
+        assert fp.c_star.error <= mpmath.mpf(10) ** -dps
+
+
+def test_two_input_failure_keeps_the_single_input_answer(monkeypatch):
+    import neurodyn.numerics.fixedpoint as fixedpoint
+
+    def fail(f, fp):
+        raise ConvergenceError("c* could not be confirmed")
+    monkeypatch.setattr(fixedpoint, "correlation_fixed_point", fail)
+    fp = fixed_point(compiled("erf"), "2", "0.05", dps=15, two_input=True)
+    data = fp.to_json()
+    assert data["q_star"]["value"].startswith("0.965954812592") and data["phase"] == "chaotic"
+    assert data["c_star"] is None and "could not be confirmed" in data["c_star_note"]
+
+
+_CRITICAL_FALLBACK = [   # plain mpmath: findroot of q - E[phi^2]/E[phi'^2] = sigma_b2; fold: (q - sb2) A'(q) = A(q)
+    {"activation": "tanh", "sigma_b2": "0.05", "exists": True, "sigma_w2": "1.7609546396067391316",
+     "q_star": "0.57004788164076414999", "digits": 18},
+    {"activation": "gelu", "sigma_b2": "0.1", "exists": False, "fold_sigma_w2": "2.1314165139985720572", "digits": 18},
+]
+
+
+@pytest.mark.parametrize("case", _REF.get("critical_cases") or _CRITICAL_FALLBACK,
+                         ids=lambda c: f"{c['activation']}-{c['sigma_b2']}")
+def test_critical_points_are_on_the_attracting_branch(case):
+    """issue 8 section 1: gelu at sigma_b2 = 0.1 has chi_1 = 1 only on the repelling branch."""
+    if case.get("params"):
+        pytest.skip("parametrised activation")
+    f = compiled(case["activation"])
+    digits = min(int(case["digits"]), 18)
+    if not case["exists"]:
+        with pytest.raises(ConvergenceError) as info:
+            critical_point(f, case["sigma_b2"], dps=digits)
+        msg = str(info.value)
+        for lo, hi in re.findall(r"\[([^,\]]+), ([^\]]+)\]", msg):     # never a negative sigma_b2 range
+            assert float(lo) >= 0 and float(hi) >= 0, msg
+        if case.get("fold_sigma_w2"):
+            assert "fold" in msg and case["fold_sigma_w2"][:10] in msg, msg
+        return
+    cp = critical_point(f, case["sigma_b2"], dps=digits)
+    with mpmath.workdps(digits + 10):
+        for key in ("sigma_w2", "q_star"):
+            text, err = getattr(cp, key).printed()
+            assert abs(mpmath.mpf(text) - mpmath.mpf(case[key])) <= err + mpmath.mpf(10) ** (-digits + 2), key
+        assert cp.slope_V.value < 1
+    assert cp.to_json()["branch"] == "attracting"
+
+
+def test_critical_at_zero_bias_lists_no_spurious_crossings():
+    """issue 9: tanh at sigma_b2 = 0 listed float64 noise (1.00000002) as other crossings, chi_2 null, no note."""
+    data = critical_point(compiled("tanh"), "0", dps=20).to_json()
+    assert "other_sigma_w2" not in data and data["q_star"]["value"] == "0"
+    assert data["chi_2"] == {"value": "0", "error": "0"}          # phi''(0) = 0 for tanh
+    relu = critical_point(compiled("relu"), "0", dps=15).to_json()
+    assert relu["chi_2"] is None and "delta" in relu["chi_2_note"].lower()
+
+
+def test_critical_softplus_never_suggests_a_negative_variance():
+    with pytest.raises(ConvergenceError) as info:
+        critical_point(compiled("softplus"), "0.05", dps=15)
+    assert "sigma_b2 < 0 everywhere" in str(info.value) and "[-" not in str(info.value)
