@@ -163,19 +163,9 @@ def test_user_expression_end_to_end():
 
 # ------------------------------------------------------------------------------------------
 # issue 8 section 5, issue 9: messages, several attractors, printing. Independent values: the
-# tests/reference/fixed_points.json keys attractor_cases / large_sigma_cases when present, else
-# the same quantities from a plain mpmath script (findroot of sigma_w2 E[phi^2] + sigma_b2 = q;
-# for the cubic, polyroots of 0.5 (5/3 q^3 + 2 q^2 + q) + 0.05 - q).
+# tests/reference/fixed_points.json keys attractor_cases / large_sigma_cases (written by
+# tests/reference/make_reference.py, which never imports neurodyn).
 # ------------------------------------------------------------------------------------------
-_ATTRACTOR_FALLBACK = [
-    {"activation": "tanh(x^3)", "sigma_w2": "4", "sigma_b2": "0.05",
-     "stable_q_stars": ["0.064878593437290677747", "2.105590799192225551"], "digits": 18},
-    {"activation": "x^3/3 + x", "sigma_w2": "0.5", "sigma_b2": "0.05",
-     "stable_q_stars": ["0.1522211673784347159"], "unstable_q_stars": ["0.24654256713421048803"], "digits": 18},
-]
-_LARGE_FALLBACK = [{"activation": "tanh", "sigma_w2": "3000", "sigma_b2": "0.05",
-                    "q_star": "2956.0303620020654737", "chi_1": "29.348906553409577817", "digits": 18}]
-
 
 def _compiled_any(name):
     act = catalog.get(name) if name in catalog.names() else Activation.parse(name)
@@ -187,7 +177,7 @@ def _slow_if(cases, marker):
             if marker(c) else pytest.param(c, id=f"{c['activation']}-{c['sigma_w2']}") for c in cases]
 
 
-@pytest.mark.parametrize("case", _slow_if(REFERENCE.get("attractor_cases") or _ATTRACTOR_FALLBACK,
+@pytest.mark.parametrize("case", _slow_if(REFERENCE["attractor_cases"],
                                           lambda c: "tanh(" in c["activation"] or "gelu" in c["activation"]))
 def test_every_stable_fixed_point_is_listed(case):
     f = _compiled_any(case["activation"])
@@ -215,7 +205,7 @@ def test_diverging_cubic_does_not_suggest_lowering_sigma_w2():
     assert "lower sigma_w2" not in str(info.value) and "0.1522" in str(info.value) and "q0" in str(info.value)
 
 
-@pytest.mark.parametrize("case", _slow_if(REFERENCE.get("large_sigma_cases") or _LARGE_FALLBACK,
+@pytest.mark.parametrize("case", _slow_if(REFERENCE["large_sigma_cases"],
                                           lambda c: float(c["sigma_w2"]) > 1000))
 def test_large_sigma_w2(case):
     digits = min(int(case["digits"]), 18)

@@ -329,23 +329,16 @@ def test_kinked_non_gaussian_exponential_pieces_near_full_correlation():
 
 # ------------------------------------------------------------------------------------------
 # issue 8 and issue 7 section 4: independent values (tests/reference/fixed_points.json keys
-# two_input_cases / critical_cases, written by tests/reference/make_reference.py; until they
-# exist, the same quantities computed by a plain mpmath script that never imports neurodyn)
+# two_input_cases / critical_cases, written by tests/reference/make_reference.py, which never
+# imports neurodyn)
 # ------------------------------------------------------------------------------------------
 from pathlib import Path  # noqa: E402
 
 _REF = json.loads((Path(__file__).parent / "reference" / "fixed_points.json").read_text())
-# plain mpmath: q* by findroot of sw2 E[phi^2] + sb2 = q; at c* = 0 chi_c = sw2 E[phi']^2 (independent inputs)
-_TWO_INPUT_FALLBACK = [
-    {"activation": "tanh", "sigma_w2": "0.8", "sigma_b2": "0", "q_star": "0", "c_star": "1", "phase": "ordered",
-     "xi_c": "4.4814201177245497868930472480783922015879521841418", "digits": 45},   # -1/ln 0.8
-    {"activation": "tanh", "sigma_w2": "1.5", "sigma_b2": "0", "q_star": "0.2868942293799907795222", "c_star": "0",
-     "chi_c_star": "0.9810837404743776173426", "xi_c": "52.36298247555791139909", "phase": "chaotic", "digits": 20},
-]
 
 
 def _two_input_cases():
-    cases = _REF.get("two_input_cases") or _TWO_INPUT_FALLBACK
+    cases = _REF["two_input_cases"]
     return [c for c in cases if c["activation"] in ("tanh", "erf", "selu") and not c.get("params")]
 
 
@@ -418,14 +411,7 @@ def test_two_input_failure_keeps_the_single_input_answer(monkeypatch):
     assert data["c_star"] is None and "could not be confirmed" in data["c_star_note"]
 
 
-_CRITICAL_FALLBACK = [   # plain mpmath: findroot of q - E[phi^2]/E[phi'^2] = sigma_b2; fold: (q - sb2) A'(q) = A(q)
-    {"activation": "tanh", "sigma_b2": "0.05", "exists": True, "sigma_w2": "1.7609546396067391316",
-     "q_star": "0.57004788164076414999", "digits": 18},
-    {"activation": "gelu", "sigma_b2": "0.1", "exists": False, "fold_sigma_w2": "2.1314165139985720572", "digits": 18},
-]
-
-
-@pytest.mark.parametrize("case", _REF.get("critical_cases") or _CRITICAL_FALLBACK,
+@pytest.mark.parametrize("case", _REF["critical_cases"],
                          ids=lambda c: f"{c['activation']}-{c['sigma_b2']}")
 def test_critical_points_are_on_the_attracting_branch(case):
     """issue 8 section 1: gelu at sigma_b2 = 0.1 has chi_1 = 1 only on the repelling branch."""
