@@ -34,6 +34,7 @@ from operator import mul
 from functools import cached_property, lru_cache
 
 import mpmath
+from mpmath.libmp import MPZ          # gmpy2's mpz when available: 2-3x faster fixed point
 import numpy as np
 import sympy
 
@@ -260,7 +261,7 @@ def _lattice_mp(bundle, s1, s2, rho, dps, ctx=mpmath.mp):
     same = s1 == s2 and bundle.f.integrands == bundle.g.integrands
 
     def fixed(v):
-        return int(ctx.ldexp(v, P))
+        return MPZ(int(ctx.ldexp(v, P)))
 
     estimates, previous, pairs = None, [None] * m, 0
     for level in range(_MAX_LEVEL + 1):
