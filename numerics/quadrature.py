@@ -23,7 +23,6 @@ sweep over the nodes, with common subexpressions computed once):
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import mpmath
 import numpy as np
@@ -31,7 +30,7 @@ import sympy
 
 from neurodyn.theory._numeric import NUMPY_FUNCTIONS
 from neurodyn.theory.activation import pieces_of
-from neurodyn.theory.errors import ConvergenceError
+from neurodyn.theory.errors import ConvergenceError, NotDefinedError
 from neurodyn.theory.symbols import x
 
 __all__ = ["IntegrandBundle", "expect_mp", "expect_np", "GUARD_DIGITS", "NUMPY_FUNCTIONS"]
@@ -73,13 +72,21 @@ class IntegrandBundle:
             return "odd"
         return None
 
-    @lru_cache(maxsize=None)
-    def mp_function(self, index: int):
-        return _lambdify(self.intervals[index][2], "mpmath")
+    def _compiled(self, backend: str, index: int):
+        # a per-instance cache (an lru_cache on the method would keep every bundle alive)
+        cache = self.__dict__.setdefault("_functions", {})
+        key = (backend, index)
+        if key not in cache:
+            cache[key] = _lambdify(self.intervals[index][2], backend)
+        return cache[key]
 
-    @lru_cache(maxsize=None)
+    def mp_function(self, index: int):
+        """The mpmath callable ``x -> [f_i(x)]`` on piece ``index``."""
+        return self._compiled("mpmath", index)
+
     def np_function(self, index: int):
-        return _lambdify(self.intervals[index][2], "numpy")
+        """The numpy callable ``x -> [f_i(x)]`` on piece ``index``."""
+        return self._compiled("numpy", index)
 
     def __len__(self):
         return len(self.integrands)
@@ -145,7 +152,9 @@ def _trapezoid_mp(fn, s, m, tol, parity, dps):
                 acc = [a + (v + u) * ww for a, v, u in zip(acc, vals, neg)]
         return acc
 
-    h = mpmath.mpf(1) / 2
+    # the activation's features have width ~1 in x = s z: the step in z is at most
+    # 1/(2 s), or a narrow feature (tanh(s z) at large s) falls between the nodes
+    h = mpmath.mpf(1) / 2 / max(1, mpmath.ceil(s))
     centre = fn(zero)
     norm = 1 / mpmath.sqrt(2 * mpmath.pi)
     total = [v * norm for v in centre]          # sum over all nodes of F (the j = 0 node once)
@@ -160,8 +169,9 @@ def _trapezoid_mp(fn, s, m, tol, parity, dps):
             terms = [v * ww for v in vals]
             total = [t + u for t, u in zip(total, terms)]
             scale = [sc + abs(u) for sc, u in zip(scale, terms)]
-            biggest = max(abs(u) for u in terms)
-            if zz > 3 and all(biggest <= eps * sc for sc in scale):
+            # each integrand against its own scale (an integrand that vanishes on the first
+            # nodes, e.g. sech(s z)^4 at large s, has scale 0 and terms 0 there)
+            if zz > 3 and all(abs(u) <= eps * sc for u, sc in zip(terms, scale)):
                 small += 1
             elif max(scale) == 0 and zz > 40:
                 small += 1
@@ -222,7 +232,7 @@ def expect_mp(bundle: IntegrandBundle, v, dps: int):
     with mpmath.workdps(dps + GUARD_DIGITS):
         v = mpmath.mpf(v)
         if v < 0:
-            raise ValueError(f"variance must be >= 0, got {v}")
+            raise NotDefinedError(f"a Gaussian expectation needs a variance >= 0, got {mpmath.nstr(v, 8)}")
         if v == 0:                     # the limit v -> 0: f(0), or the mean of f(0-), f(0+) at a kink
             sides = [k for k, (lo, hi, _) in enumerate(bundle.intervals) if lo <= 0 <= hi]
             rows = [bundle.mp_function(k)(mpmath.mpf(0)) for k in sides]
@@ -254,7 +264,7 @@ def expect_np(bundle: IntegrandBundle, v):
     """Float64 ``E_z[f_i(sqrt(v) z)]`` for an array ``v``: (values, errors), arrays of shape (m, *v.shape)."""
     v = np.asarray(v, dtype=float)
     if np.any(v < 0) or not np.all(np.isfinite(v)):
-        raise ValueError("variances must be finite and >= 0")
+        raise NotDefinedError("a Gaussian expectation needs finite variances >= 0")
     m = len(bundle)
     s = np.sqrt(v)[..., None]
     if bundle.smooth:

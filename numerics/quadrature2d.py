@@ -40,7 +40,7 @@ import sympy
 
 from neurodyn.theory._numeric import NUMPY_FUNCTIONS
 from neurodyn.theory.activation import pieces_of
-from neurodyn.theory.errors import ConvergenceError, NeurodynError
+from neurodyn.theory.errors import ConvergenceError, NeurodynError, NotDefinedError
 from neurodyn.theory.gaussian import gaussian_exponential_1d
 from neurodyn.theory.symbols import x
 
@@ -115,7 +115,7 @@ def _split(v11, v12, v22):
         if b2 > -mpmath.mpf(10) ** (-mpmath.mp.dps + 5) * v22:
             b2 = mpmath.mpf(0)
         else:
-            raise ValueError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
+            raise NotDefinedError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
     return s1, a, mpmath.sqrt(b2)
 
 
@@ -455,7 +455,7 @@ def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int):
     with mpmath.workdps(dps + GUARD_DIGITS):
         v11, v12, v22 = (mpmath.mpf(v) for v in (v11, v12, v22))
         if v11 <= 0 or v22 <= 0:
-            raise ValueError("two-input expectations need q11 > 0 and q22 > 0")
+            raise NotDefinedError("two-input expectations need q11 > 0 and q22 > 0")
         s1, a, b = _split(v11, v12, v22)
         rho = v12 / mpmath.sqrt(v11 * v22)
         if bundle.smooth and v11 == v22 and abs(rho) <= MEHLER_RHO:
@@ -596,10 +596,10 @@ def expect2_np(bundle: BivariateBundle, v11, v12, v22):
     """Float64 ``[E[f_i(u1) g_i(u2)]]`` for arrays of covariances: (values, errors), shape (m, ...)."""
     v11, v12, v22 = (np.asarray(v, dtype=float) for v in (v11, v12, v22))
     if np.any(v11 <= 0) or np.any(v22 <= 0):
-        raise ValueError("two-input expectations need q11 > 0 and q22 > 0")
+        raise NotDefinedError("two-input expectations need q11 > 0 and q22 > 0")
     rho = v12 / np.sqrt(v11 * v22)
     if np.any(np.abs(rho) > 1 + 1e-12):
-        raise ValueError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
+        raise NotDefinedError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
     if bundle.smooth and v11.ndim == 0 and v22.ndim == 0:
         vals, err = _mehler_np(bundle, v11, v22, np.clip(rho, -1, 1))
         if np.all(np.isfinite(vals)) and np.all(err <= 1e-12 * (1 + np.abs(vals))):
