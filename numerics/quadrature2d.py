@@ -95,8 +95,8 @@ class BivariateBundle:
                 exprs.append(sum(gaussian_exponential_1d(p.expr, var, p.lo, p.hi, mean) for p in pieces_of(g)))
         except NeurodynError:
             return None
-        return (sympy.lambdify((mean, var), exprs, "mpmath"),
-                sympy.lambdify((mean, var), exprs, [NUMPY_FUNCTIONS, "numpy"]))
+        return (sympy.lambdify((mean, var), exprs, "mpmath", cse=True),
+                sympy.lambdify((mean, var), exprs, [NUMPY_FUNCTIONS, "numpy"], cse=True))
 
 
 def _parity(h) -> int:
@@ -392,6 +392,11 @@ def _mehler_mp(bundle, v, rho, dps):
     raise ConvergenceError("Mehler series: the Hermite coefficients did not converge")
 
 
+def gfuns_kinks(gfuncs):
+    """The pieces of ``g`` with a finite lower end (one per kink)."""
+    return [item for item in gfuncs if item[0][0] != -sympy.oo]
+
+
 def _kinked_mp(bundle, s1, a, b, dps):
     """Kinked bundles: the outer variable piece by piece, the conditional inner one exactly or by pieces.
 
@@ -437,11 +442,18 @@ def _kinked_mp(bundle, s1, a, b, dps):
         memo[z1] = out
         return out
 
+    # the inner expectation is kinked (b = 0) or nearly so (a transition of width b/|a| in
+    # z1, small near c = 1) where a z1 crosses a kink of g: those points cut the outer
+    # pieces too, so that tanh-sinh meets them at endpoints, where its nodes cluster
+    g_cuts = []
+    if a != 0:
+        g_cuts = [mpmath.mpf(sympy.N(glo, mpmath.mp.dps)) / a for (glo, _, _), _ in gfuns_kinks(gfuncs)]
     for k, (lo, hi, _) in enumerate(bundle.f.intervals):
         fn = bundle.f.mp_function(k)
         outer = bounds(lo, hi, 0, s1)
         if outer is None:
             continue
+        outer = sorted(set(outer) | {z for z in g_cuts if outer[0] < z < outer[-1]})
         for p in range(m):
             val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1)[p] * mpmath.npdf(z1), outer,
                                    error=True)
