@@ -44,7 +44,7 @@ from neurodyn.theory.errors import ConvergenceError, NeurodynError, NotDefinedEr
 from neurodyn.theory.gaussian import gaussian_exponential_1d
 from neurodyn.theory.symbols import x
 
-from .quadrature import GUARD_DIGITS, IntegrandBundle, level_error
+from .quadrature import GUARD_DIGITS, IntegrandBundle, gauss_legendre, level_error
 
 __all__ = ["BivariateBundle", "expect2_mp", "expect2_np"]
 
@@ -531,7 +531,7 @@ def _outer_nodes(lo, hi, s1, nodes, weights):
 
 
 def _gauss_legendre_np(bundle, v11, v12, v22, n=96, chunk=256):
-    nodes, weights = np.polynomial.legendre.leggauss(n)
+    nodes, weights = gauss_legendre(n)
     shape = np.broadcast(v11, v12, v22).shape
     v11, v12, v22 = (np.broadcast_to(np.asarray(v, float), shape).ravel() for v in (v11, v12, v22))
     m = len(bundle)
@@ -572,7 +572,7 @@ def _gauss_legendre_np(bundle, v11, v12, v22, n=96, chunk=256):
 
 def _smoothed_np(bundle, v11, v12, v22, n=128):
     """Gauss-Legendre over the pieces of u1 of f(u1) G(a z1, b^2) (the inner expectation exact)."""
-    nodes, weights = np.polynomial.legendre.leggauss(n)
+    nodes, weights = gauss_legendre(n)
     shape = np.broadcast(v11, v12, v22).shape
     v11, v12, v22 = (np.broadcast_to(np.asarray(v, float), shape).ravel()[:, None] for v in (v11, v12, v22))
     s1 = np.sqrt(v11)
@@ -616,10 +616,15 @@ def expect2_np(bundle: BivariateBundle, v11, v12, v22):
         vals, err = _mehler_np(bundle, v11, v22, np.clip(rho, -1, 1))
         if np.all(np.isfinite(vals)) and np.all(err <= 1e-12 * (1 + np.abs(vals))):
             return vals, err
+    vals = coarse = None
     if bundle.conditional is not None:
         vals = _smoothed_np(bundle, v11, v12, v22)
         coarse = _smoothed_np(bundle, v11, v12, v22, n=64)
-    else:
+        if not (np.all(np.isfinite(vals)) and np.all(np.isfinite(coarse))):
+            # the closed form can overflow in float64 (exp(m^2/2s2) exp(-m^2/2s2) with s2
+            # small, i.e. c near +-1): integrate the inner variable numerically instead
+            vals = coarse = None
+    if vals is None:
         vals = _gauss_legendre_np(bundle, v11, v12, v22)
         coarse = _gauss_legendre_np(bundle, v11, v12, v22, n=64)
     return vals, np.abs(vals - coarse) + 1e-15 * np.abs(vals)
