@@ -7,12 +7,16 @@ for each ``z1``. The structure is used, not brute nested adaptive quadrature:
 
 * :func:`expect2_mp` (mpmath, any precision), smooth bundles with equal
   variances and weak correlation ``|rho| <= 0.15``: Mehler's series (below)
-  with a rigorous truncation bound; other smooth bundles: the nested
-  trapezoid rule on the plane, truncated to a disc where the Gaussian weight
-  is negligible, every halving of the step reusing all earlier nodes; when
-  every pair is invariant under ``(z1, z2) -> (-z1, -z2)`` only a half-plane
-  is summed. Kinked bundles: tanh-sinh on each smooth piece of the outer
-  variable and of the conditional inner variable (kinks move with ``z1``).
+  with a rigorous truncation bound; other smooth bundles with
+  ``sqrt(1 - rho^2) >= 1/64``: the trapezoid rule on the lattice ``h Z^2`` in
+  the standardized variables (:func:`_lattice_mp`: ``f`` and ``g`` evaluated
+  once per node and kept on the bundle, fixed-point row sums); nearer to
+  ``|rho| = 1``: the nested trapezoid rule along the conditional variable,
+  truncated to a disc where the Gaussian weight is negligible; when every pair
+  is invariant under ``(z1, z2) -> (-z1, -z2)`` only a half-plane is summed.
+  Kinked bundles: tanh-sinh on each smooth piece of the outer variable, cut
+  also where the inner expectation is (nearly) kinked, and the inner
+  expectation in closed form or by pieces (kinks move with ``z1``).
 * :func:`expect2_np` (float64, vectorized over covariances): for smooth
   bundles at fixed variances, Mehler's series
   ``sum_k alpha_k beta_k rho^k`` with Hermite coefficients
@@ -421,6 +425,8 @@ def _kinked_mp(bundle, s1, a, b, dps):
 
     gfuncs = [(iv, bundle.g.mp_function(k)) for k, iv in enumerate(bundle.g.intervals)]
     memo = {}
+    inner_error = [mpmath.mpf(0)] * m      # largest error estimate of an inner quadrature
+    inner_size = [mpmath.mpf(0)] * m       # largest |inner value|
 
     def inner(z1):
         if z1 in memo:
@@ -437,8 +443,12 @@ def _kinked_mp(bundle, s1, a, b, dps):
                 pts = bounds(glo, ghi, mean, b)
                 if pts is not None:
                     for p in range(m):
-                        out[p] += mpmath.quad(lambda z2: gfn(mean + b * z2)[p] * mpmath.npdf(z2), pts,
-                                              method="gauss-legendre")
+                        val, err = mpmath.quad(lambda z2: gfn(mean + b * z2)[p] * mpmath.npdf(z2), pts,
+                                               method="gauss-legendre", error=True)
+                        out[p] += val
+                        inner_error[p] = max(inner_error[p], err)
+        for p in range(m):
+            inner_size[p] = max(inner_size[p], abs(out[p]))
         memo[z1] = out
         return out
 
@@ -458,12 +468,21 @@ def _kinked_mp(bundle, s1, a, b, dps):
             val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1)[p] * mpmath.npdf(z1), outer,
                                    error=True)
             values[p] += val
-            errors[p] += err + abs(val) * mpmath.mpf(10) ** (-(dps + 2))
+            # the inner error enters weighted by E|f| on the piece; the function values are
+            # rounded at dps + GUARD_DIGITS digits: 100 ulps cover the rounding of the sums
+            mass = mpmath.quad(lambda z1: abs(fn(s1 * z1)[p]) * mpmath.npdf(z1), outer)
+            ulp = mpmath.mpf(10) ** (-(dps + GUARD_DIGITS) + 2)
+            errors[p] += err + mass * (inner_error[p] + ulp * inner_size[p])
     return values, errors
 
 
-def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int):
-    """``[E[f_i(u1) g_i(u2)]]`` at ``dps`` digits: (values, error bounds), lists of mpf."""
+def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int, ctx=mpmath.mp):
+    """``[E[f_i(u1) g_i(u2)]]`` at ``dps`` digits: (values, error estimates), lists of mpf.
+
+    The errors are estimates (from the convergence of the rules, and Mehler's
+    truncation bound), not proven bounds. ``ctx`` is the mpmath context of the
+    lattice kernel (the other kernels use ``mpmath.mp``).
+    """
     with mpmath.workdps(dps + GUARD_DIGITS):
         v11, v12, v22 = (mpmath.mpf(v) for v in (v11, v12, v22))
         if v11 <= 0 or v22 <= 0:
@@ -473,7 +492,7 @@ def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int):
         if bundle.smooth and v11 == v22 and abs(rho) <= MEHLER_RHO:
             vals, errs = _mehler_mp(bundle, v11, rho, dps)
         elif bundle.smooth and abs(rho) < 1 and mpmath.sqrt(1 - rho * rho) >= LATTICE_MIN_SIGMA:
-            vals, errs = _lattice_mp(bundle, s1, mpmath.sqrt(v22), rho, dps)
+            vals, errs = _lattice_mp(bundle, s1, mpmath.sqrt(v22), rho, dps, ctx)
         elif bundle.smooth:
             vals, errs = _grid_mp(bundle, s1, a, b, dps)
         else:
