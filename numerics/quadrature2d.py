@@ -396,6 +396,33 @@ def _mehler_mp(bundle, v, rho, dps):
     raise ConvergenceError("Mehler series: the Hermite coefficients did not converge")
 
 
+_RULES: dict = {}
+
+
+def _vector_gauss_legendre(fn, a, b, m, tol, ctx=mpmath.mp):
+    """``int_a^b fn(z) dz`` for a vector ``fn`` (all components from one sweep): (values, error estimates).
+
+    Gauss-Legendre of rising degree (mpmath's cached nodes, ``3 2^(d-1)`` of them at
+    degree ``d``); the error estimate is the change from the previous degree.
+    """
+    rule = _RULES.get(id(ctx))
+    if rule is None:
+        rule = _RULES[id(ctx)] = (ctx, mpmath.calculus.quadrature.GaussLegendre(ctx))
+    rule = rule[1]
+    previous = None
+    for degree in range(2, 9):
+        acc = [ctx.mpf(0)] * m
+        for z, w in rule.get_nodes(a, b, degree, ctx.prec):
+            for p, v in enumerate(fn(z)):
+                acc[p] += v * w
+        if previous is not None:
+            errs = [abs(u - v) for u, v in zip(acc, previous)]
+            if all(e <= tol * max(1, abs(u)) for e, u in zip(errs, acc)):
+                return acc, errs
+        previous = acc
+    return acc, errs
+
+
 def gfuns_kinks(gfuncs):
     """The pieces of ``g`` with a finite lower end (one per kink)."""
     return [item for item in gfuncs if item[0][0] != -sympy.oo]
@@ -426,6 +453,8 @@ def _kinked_mp(bundle, s1, a, b, dps):
     gfuncs = [(iv, bundle.g.mp_function(k)) for k, iv in enumerate(bundle.g.intervals)]
     memo = {}
     inner_error = [mpmath.mpf(0)] * m      # largest error estimate of an inner quadrature
+    inner_tol = mpmath.mpf(10) ** (-(dps + 4))
+    norm = 1 / mpmath.sqrt(2 * mpmath.pi)
     inner_size = [mpmath.mpf(0)] * m       # largest |inner value|
 
     def inner(z1):
@@ -442,11 +471,13 @@ def _kinked_mp(bundle, s1, a, b, dps):
             for (glo, ghi, _), gfn in gfuncs:
                 pts = bounds(glo, ghi, mean, b)
                 if pts is not None:
-                    for p in range(m):
-                        val, err = mpmath.quad(lambda z2: gfn(mean + b * z2)[p] * mpmath.npdf(z2), pts,
-                                               method="gauss-legendre", error=True)
-                        out[p] += val
-                        inner_error[p] = max(inner_error[p], err)
+                    for lo_, hi_ in zip(pts[:-1], pts[1:]):
+                        vals, errs = _vector_gauss_legendre(
+                            lambda z2: [v * (mpmath.exp(-z2 * z2 / 2) * norm) for v in gfn(mean + b * z2)],
+                            lo_, hi_, m, inner_tol)
+                        for p in range(m):
+                            out[p] += vals[p]
+                            inner_error[p] = max(inner_error[p], errs[p])
         for p in range(m):
             inner_size[p] = max(inner_size[p], abs(out[p]))
         memo[z1] = out

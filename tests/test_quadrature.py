@@ -40,10 +40,14 @@ def nested_reference(f, g, v11, v12, v22, dps, f_kinks=(), g_kinks=()):
         inf = mpmath.inf
 
         def inner(z1):
-            cuts = sorted((k - a * z1) / b for k in g_kinks)
+            # the kinks in z2 plus 0 and +-12 (so that no piece is a long interval with the
+            # Gaussian bump somewhere inside it, which tanh-sinh could miss)
+            cuts = {mpmath.mpf(t) for t in (-12, 0, 12)} | {(k - a * z1) / b for k in g_kinks}
+            cuts = sorted(t for t in cuts if -12 <= t <= 12)
             return mpmath.quad(lambda z2: G(a * z1 + b * z2) * mpmath.npdf(z2), [-inf, *cuts, inf])
 
-        outer = sorted({mpmath.mpf(0), *(k / s1 for k in f_kinks), *(k / a for k in g_kinks)})
+        outer = {mpmath.mpf(t) for t in (-12, 0, 12)} | {k / s1 for k in f_kinks} | {k / a for k in g_kinks}
+        outer = sorted(t for t in outer if -12 <= t <= 12)
         return mpmath.quad(lambda z1: F(s1 * z1) * inner(z1) * mpmath.npdf(z1), [-inf, *outer, inf])
 
 
