@@ -317,7 +317,9 @@ def _lattice_mp(bundle, s1, s2, rho, dps, ctx=mpmath.mp):
         rounding = [sc * ctx.ldexp(pairs * (2 * n + 2) ** 2, -P) * 4 for sc in scale]
         if estimates is not None:
             deltas = [abs(a - b) for a, b in zip(new, estimates)]
-            floor = [ctx.mpf(10) ** (-(dps + GUARD_DIGITS)) * sc + rd for sc, rd in zip(scale, rounding)]
+            # the node values carry the rounding of the activation's formula at the working
+            # precision: 100 ulps of the Cauchy-Schwarz scale sqrt(E f^2 E g^2) >= sum |f g w|
+            floor = [100 * ctx.eps * sc + rd for sc, rd in zip(scale, rounding)]
             errors = [level_error(dd, pv, max(sc, eps), fl) for dd, pv, sc, fl in zip(deltas, previous, scale, floor)]
             previous = deltas
             if level >= 2 and all(e <= tol * max(sc, eps) for e, sc in zip(errors, scale)):
