@@ -1,4 +1,4 @@
-"""The quadrature kernels against independent mpmath.quad computations (docs/theory.md §3-§4).
+"""The quadrature kernels against independent mpmath.quad computations (the maps of docs/theory.md §2 and §3).
 
 Every expected value here is computed in the test by plain (nested) ``mpmath.quad`` at a
 higher precision than the engine's, never taken from the engine's own output.
