@@ -1,7 +1,7 @@
 """Benchmarks of the two-input numerics, each against a baseline run side by side.
 
 (a) 30-digit c* for tanh at (sigma_w2, sigma_b2) = (2.25, 0.05): the engine
-    (``fixed_point(..., two_input=True)``: nested 2-D trapezoid with inner smoothing,
+    (``fixed_point(..., two_input=True)``: trapezoid rule on a lattice in the standardized variables,
     Newton with the exact slope chi_c, higher-precision check) against a naive
     baseline: q* by mpmath.quad + secant, then c* by ``mpmath.findroot`` (secant) on
     the c-map computed with 2-D ``mpmath.quad`` over the plane.

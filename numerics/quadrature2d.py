@@ -7,12 +7,16 @@ for each ``z1``. The structure is used, not brute nested adaptive quadrature:
 
 * :func:`expect2_mp` (mpmath, any precision), smooth bundles with equal
   variances and weak correlation ``|rho| <= 0.15``: Mehler's series (below)
-  with a rigorous truncation bound; other smooth bundles: the nested
-  trapezoid rule on the plane, truncated to a disc where the Gaussian weight
-  is negligible, every halving of the step reusing all earlier nodes; when
-  every pair is invariant under ``(z1, z2) -> (-z1, -z2)`` only a half-plane
-  is summed. Kinked bundles: tanh-sinh on each smooth piece of the outer
-  variable and of the conditional inner variable (kinks move with ``z1``).
+  with a rigorous truncation bound; other smooth bundles with
+  ``sqrt(1 - rho^2) >= 1/64``: the trapezoid rule on the lattice ``h Z^2`` in
+  the standardized variables (:func:`_lattice_mp`: ``f`` and ``g`` evaluated
+  once per node and kept on the bundle, fixed-point row sums); nearer to
+  ``|rho| = 1``: the nested trapezoid rule along the conditional variable,
+  truncated to a disc where the Gaussian weight is negligible; when every pair
+  is invariant under ``(z1, z2) -> (-z1, -z2)`` only a half-plane is summed.
+  Kinked bundles: tanh-sinh on each smooth piece of the outer variable, cut
+  also where the inner expectation is (nearly) kinked, and the inner
+  expectation in closed form or by pieces (kinks move with ``z1``).
 * :func:`expect2_np` (float64, vectorized over covariances): for smooth
   bundles at fixed variances, Mehler's series
   ``sum_k alpha_k beta_k rho^k`` with Hermite coefficients
@@ -30,19 +34,21 @@ for each ``z1``. The structure is used, not brute nested adaptive quadrature:
 from __future__ import annotations
 
 import math
+from operator import mul
 from functools import cached_property, lru_cache
 
 import mpmath
+from mpmath.libmp import MPZ          # gmpy2's mpz when available: 2-3x faster fixed point
 import numpy as np
 import sympy
 
 from neurodyn.theory.checks import NUMPY_FUNCTIONS
 from neurodyn.theory.activation import pieces_of
-from neurodyn.theory.errors import ConvergenceError, NeurodynError
+from neurodyn.theory.errors import ConvergenceError, NeurodynError, NotDefinedError
 from neurodyn.theory.tactics.gaussian_exponential import gaussian_exponential_1d
 from neurodyn.theory.symbols import x
 
-from .quadrature import GUARD_DIGITS, IntegrandBundle, level_error
+from .quadrature import GUARD_DIGITS, IntegrandBundle, gauss_legendre, level_error
 
 __all__ = ["BivariateBundle", "expect2_mp", "expect2_np"]
 
@@ -62,6 +68,22 @@ class BivariateBundle:
     def __len__(self):
         return len(self.pairs)
 
+    def node_store(self, key, size: int = 8):
+        """A dict kept on this bundle under ``key`` (at most ``size`` keys, oldest dropped).
+
+        Quadrature kernels keep function values at their nodes here, so that calls at
+        the same variances and precision (the Newton steps of ``c*``) reuse them; the
+        store lives and dies with the bundle.
+        """
+        stores = self.__dict__.setdefault("_stores", {})
+        store = stores.pop(key, None)
+        if store is None:
+            store = {}
+            while len(stores) >= size:
+                stores.pop(next(iter(stores)))
+        stores[key] = store
+        return store
+
     @cached_property
     def conditional(self):
         """``G_i(m, s2) = E[g_i(m + sqrt(s2) w)]``, ``w ~ N(0, 1)``, in closed form, or None.
@@ -77,8 +99,8 @@ class BivariateBundle:
                 exprs.append(sum(gaussian_exponential_1d(p.expr, var, p.lo, p.hi, mean) for p in pieces_of(g)))
         except NeurodynError:
             return None
-        return (sympy.lambdify((mean, var), exprs, "mpmath"),
-                sympy.lambdify((mean, var), exprs, [NUMPY_FUNCTIONS, "numpy"]))
+        return (sympy.lambdify((mean, var), exprs, "mpmath", cse=True),
+                sympy.lambdify((mean, var), exprs, [NUMPY_FUNCTIONS, "numpy"], cse=True))
 
 
 def _parity(h) -> int:
@@ -97,7 +119,7 @@ def _split(v11, v12, v22):
         if b2 > -mpmath.mpf(10) ** (-mpmath.mp.dps + 5) * v22:
             b2 = mpmath.mpf(0)
         else:
-            raise ValueError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
+            raise NotDefinedError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
     return s1, a, mpmath.sqrt(b2)
 
 
@@ -177,6 +199,137 @@ def _grid_mp(bundle, s1, a, b, dps):
                            hint="the integrand may not be smooth")
 
 
+# ------------------------------------------------------------------------------------
+# smooth bundles: the trapezoid rule on a lattice in the standardized variables
+# ------------------------------------------------------------------------------------
+#: Guard bits of the fixed-point sums of :func:`_lattice_mp` (they absorb the
+#: rounding of the weight recurrence, which grows like the square of the row length).
+_FIXED_GUARD_BITS = 48
+#: Below this conditional standard deviation sqrt(1 - rho^2) the lattice needs
+#: too fine a step; :func:`_grid_mp` (inner variable along the conditional) is used.
+LATTICE_MIN_SIGMA = mpmath.mpf(1) / 64
+
+
+def _gaussian_run(w, r, q, count, P):
+    """``count`` fixed-point Gaussian weights from ``w``: ``w_{k+1} = w_k r_k``, ``r_{k+1} = r_k q``."""
+    out = []
+    for _ in range(count):
+        out.append(w)
+        w = (w * r) >> P
+        r = (r * q) >> P
+    return out
+
+
+def _node_values(bundle, fn, scale, nodes, ctx):
+    """``fn(scale * y)`` for every node ``y``, memoized per (scale, precision) on the bundle."""
+    store = bundle.node_store(("values", id(fn), scale, ctx.prec))
+    out = []
+    for y in nodes:
+        v = store.get(y)
+        if v is None:
+            v = store[y] = fn(scale * y)
+        out.append(v)
+    return out
+
+
+def _lattice_mp(bundle, s1, s2, rho, dps, ctx=mpmath.mp):
+    r"""``E[f_i(s1 x) g_i(s2 y)]``, ``(x, y)`` standard with correlation ``rho``, on the lattice ``h Z^2``.
+
+    The sum is taken row by row: ``sum_i f(s1 x_i) phi(x_i) h * sum_j g(s2 y_j) w_ij`` with
+    ``w_ij = (h/sigma) phi((y_j - rho x_i)/sigma)``, ``sigma = sqrt(1 - rho^2)``. Because
+    every row uses the same nodes ``y_j``, ``f`` and ``g`` are evaluated once per node (not
+    once per lattice point as on a grid along the conditional variable), and the values
+    are kept on the bundle, so the Newton steps of ``c*`` (same variances, new ``rho``)
+    reuse them. The weights of a row come from a two-term recurrence and the row sums are
+    accumulated in fixed point with :data:`_FIXED_GUARD_BITS` extra bits (the rounding is
+    bounded and added to the error). Every halving of ``h`` about doubles the digits
+    (Gaussian-weighted analytic integrand; the step starts below ``sigma/2`` and below
+    ``1/(2 s)``, the scale of the activation's features in ``x``); the error is estimated
+    from the last two changes (:func:`level_error`).
+    """
+    m = len(bundle)
+    ff, gf = bundle.f.mp_function(0), bundle.g.mp_function(0)
+    eps = ctx.mpf(10) ** (-(dps + GUARD_DIGITS + 2))
+    tol = ctx.mpf(10) ** (-(dps + 1))
+    sigma = ctx.sqrt(1 - rho * rho)
+    radius = max(_extent(ff, s1, eps), _extent(gf, s2, eps))
+    r2 = radius * radius
+    # the Gaussian factor exp(-(x^2 + t^2)/2) is below eps outside x^2 + t^2 <= cut2
+    cut2 = 2 * (dps + GUARD_DIGITS + 3) * ctx.log(10)
+    h = ctx.mpf(1) / 2 / max(1, ctx.ceil(s1), ctx.ceil(s2))
+    while h > sigma / 2:
+        h /= 2
+    P = ctx.prec + _FIXED_GUARD_BITS
+    one = 1 << P
+    norm = 1 / ctx.sqrt(2 * ctx.pi)
+    same = s1 == s2 and bundle.f.integrands == bundle.g.integrands
+
+    def fixed(v):
+        return MPZ(int(ctx.ldexp(v, P)))
+
+    estimates, previous, pairs = None, [None] * m, 0
+    for level in range(_MAX_LEVEL + 1):
+        n = int(radius / h)
+        nodes = [j * h for j in range(-n, n + 1)]
+        gvals = _node_values(bundle, gf, s2, nodes, ctx)
+        fvals = gvals if same else _node_values(bundle, ff, s1, nodes, ctx)
+        gcols = [[fixed(row[p]) for row in gvals] for p in range(m)]
+        delta = h / sigma
+        q = fixed(ctx.exp(-delta * delta))
+        total = [0] * m
+        f2 = [ctx.mpf(0)] * m
+        g2 = [ctx.mpf(0)] * m
+        for i in range(0 if bundle.symmetric else -n, n + 1):
+            x = nodes[i + n]
+            if x * x > cut2:
+                continue
+            wx = ctx.exp(-x * x / 2) * norm * h
+            fv = fvals[i + n]
+            if bundle.symmetric and i > 0:
+                wx *= 2
+            for p in range(m):
+                f2[p] += fv[p] * fv[p] * wx
+                g2[p] += gvals[i + n][p] * gvals[i + n][p] * wx
+            centre = rho * x
+            tmax = ctx.sqrt(cut2 - x * x)                  # |t| beyond tmax is negligible in this row
+            jlo = max(-n, int(ctx.floor((centre - tmax * sigma) / h)))
+            jhi = min(n, int(ctx.ceil((centre + tmax * sigma) / h)))
+            if jlo > jhi:
+                continue
+            j0 = min(max(int(ctx.nint(centre / h)), jlo), jhi)
+            t0 = (nodes[j0 + n] - centre) / sigma
+            w0 = fixed(delta * ctx.exp(-t0 * t0 / 2) * norm)
+            rup = ctx.exp(-t0 * delta - delta * delta / 2)
+            rdown = ctx.exp(t0 * delta - delta * delta / 2)
+            up = _gaussian_run(w0, fixed(rup), q, jhi - j0 + 1, P)
+            rd = fixed(rdown)
+            down = _gaussian_run((w0 * rd) >> P, (rd * q) >> P, q, j0 - jlo, P)
+            pairs += jhi - jlo + 1
+            acc = []
+            for col in gcols:                              # C-speed dot products
+                acc.append(sum(map(mul, col[j0 + n:jhi + n + 1], up))
+                           + sum(map(mul, col[j0 - 1 + n:jlo - 1 + n if jlo > -n else None:-1], down)))
+            for p in range(m):
+                total[p] += fixed(fv[p] * wx) * (acc[p] >> P)
+        scale = [ctx.sqrt(abs(a * b)) for a, b in zip(f2, g2)]
+        new = [ctx.ldexp(t, -2 * P) for t in total]
+        # fixed-point rounding: each weight carries at most (row length)^2 ulps of 2^-P
+        rounding = [sc * ctx.ldexp(pairs * (2 * n + 2) ** 2, -P) * 4 for sc in scale]
+        if estimates is not None:
+            deltas = [abs(a - b) for a, b in zip(new, estimates)]
+            # the node values carry the rounding of the activation's formula at the working
+            # precision: 100 ulps of the Cauchy-Schwarz scale sqrt(E f^2 E g^2) >= sum |f g w|
+            floor = [100 * ctx.eps * sc + rd for sc, rd in zip(scale, rounding)]
+            errors = [level_error(dd, pv, max(sc, eps), fl) for dd, pv, sc, fl in zip(deltas, previous, scale, floor)]
+            previous = deltas
+            if level >= 2 and all(e <= tol * max(sc, eps) for e, sc in zip(errors, scale)):
+                return new, errors
+        estimates = new
+        h /= 2
+    raise ConvergenceError("two-input Gaussian quadrature did not converge",
+                           hint="the integrand may not be smooth")
+
+
 #: Mehler's series is used at high precision when |rho| is at most this.
 MEHLER_RHO = mpmath.mpf("0.15")
 
@@ -245,6 +398,38 @@ def _mehler_mp(bundle, v, rho, dps):
     raise ConvergenceError("Mehler series: the Hermite coefficients did not converge")
 
 
+_RULES: dict = {}
+
+
+def _vector_gauss_legendre(fn, a, b, m, tol, ctx=mpmath.mp):
+    """``int_a^b fn(z) dz`` for a vector ``fn`` (all components from one sweep): (values, error estimates).
+
+    Gauss-Legendre of rising degree (mpmath's cached nodes, ``3 2^(d-1)`` of them at
+    degree ``d``); the error estimate is the change from the previous degree.
+    """
+    rule = _RULES.get(id(ctx))
+    if rule is None:
+        rule = _RULES[id(ctx)] = (ctx, mpmath.calculus.quadrature.GaussLegendre(ctx))
+    rule = rule[1]
+    previous = None
+    for degree in range(2, 9):
+        acc = [ctx.mpf(0)] * m
+        for z, w in rule.get_nodes(a, b, degree, ctx.prec):
+            for p, v in enumerate(fn(z)):
+                acc[p] += v * w
+        if previous is not None:
+            errs = [abs(u - v) for u, v in zip(acc, previous)]
+            if all(e <= tol * max(1, abs(u)) for e, u in zip(errs, acc)):
+                return acc, errs
+        previous = acc
+    return acc, errs
+
+
+def gfuns_kinks(gfuncs):
+    """The pieces of ``g`` with a finite lower end (one per kink)."""
+    return [item for item in gfuncs if item[0][0] != -sympy.oo]
+
+
 def _kinked_mp(bundle, s1, a, b, dps):
     """Kinked bundles: the outer variable piece by piece, the conditional inner one exactly or by pieces.
 
@@ -269,6 +454,10 @@ def _kinked_mp(bundle, s1, a, b, dps):
 
     gfuncs = [(iv, bundle.g.mp_function(k)) for k, iv in enumerate(bundle.g.intervals)]
     memo = {}
+    inner_error = [mpmath.mpf(0)] * m      # largest error estimate of an inner quadrature
+    inner_tol = mpmath.mpf(10) ** (-(dps + 4))
+    norm = 1 / mpmath.sqrt(2 * mpmath.pi)
+    inner_size = [mpmath.mpf(0)] * m       # largest |inner value|
 
     def inner(z1):
         if z1 in memo:
@@ -284,35 +473,59 @@ def _kinked_mp(bundle, s1, a, b, dps):
             for (glo, ghi, _), gfn in gfuncs:
                 pts = bounds(glo, ghi, mean, b)
                 if pts is not None:
-                    for p in range(m):
-                        out[p] += mpmath.quad(lambda z2: gfn(mean + b * z2)[p] * mpmath.npdf(z2), pts,
-                                              method="gauss-legendre")
+                    for lo_, hi_ in zip(pts[:-1], pts[1:]):
+                        vals, errs = _vector_gauss_legendre(
+                            lambda z2: [v * (mpmath.exp(-z2 * z2 / 2) * norm) for v in gfn(mean + b * z2)],
+                            lo_, hi_, m, inner_tol)
+                        for p in range(m):
+                            out[p] += vals[p]
+                            inner_error[p] = max(inner_error[p], errs[p])
+        for p in range(m):
+            inner_size[p] = max(inner_size[p], abs(out[p]))
         memo[z1] = out
         return out
 
+    # the inner expectation is kinked (b = 0) or nearly so (a transition of width b/|a| in
+    # z1, small near c = 1) where a z1 crosses a kink of g: those points cut the outer
+    # pieces too, so that tanh-sinh meets them at endpoints, where its nodes cluster
+    g_cuts = []
+    if a != 0:
+        g_cuts = [mpmath.mpf(sympy.N(glo, mpmath.mp.dps)) / a for (glo, _, _), _ in gfuns_kinks(gfuncs)]
     for k, (lo, hi, _) in enumerate(bundle.f.intervals):
         fn = bundle.f.mp_function(k)
         outer = bounds(lo, hi, 0, s1)
         if outer is None:
             continue
+        outer = sorted(set(outer) | {z for z in g_cuts if outer[0] < z < outer[-1]})
         for p in range(m):
             val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1)[p] * mpmath.npdf(z1), outer,
                                    error=True)
             values[p] += val
-            errors[p] += err + abs(val) * mpmath.mpf(10) ** (-(dps + 2))
+            # the inner error enters weighted by E|f| on the piece; the function values are
+            # rounded at dps + GUARD_DIGITS digits: 100 ulps cover the rounding of the sums
+            mass = mpmath.quad(lambda z1: abs(fn(s1 * z1)[p]) * mpmath.npdf(z1), outer)
+            ulp = mpmath.mpf(10) ** (-(dps + GUARD_DIGITS) + 2)
+            errors[p] += err + mass * (inner_error[p] + ulp * inner_size[p])
     return values, errors
 
 
-def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int):
-    """``[E[f_i(u1) g_i(u2)]]`` at ``dps`` digits: (values, error bounds), lists of mpf."""
+def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int, ctx=mpmath.mp):
+    """``[E[f_i(u1) g_i(u2)]]`` at ``dps`` digits: (values, error estimates), lists of mpf.
+
+    The errors are estimates (from the convergence of the rules, and Mehler's
+    truncation bound), not proven bounds. ``ctx`` is the mpmath context of the
+    lattice kernel (the other kernels use ``mpmath.mp``).
+    """
     with mpmath.workdps(dps + GUARD_DIGITS):
         v11, v12, v22 = (mpmath.mpf(v) for v in (v11, v12, v22))
         if v11 <= 0 or v22 <= 0:
-            raise ValueError("two-input expectations need q11 > 0 and q22 > 0")
+            raise NotDefinedError("two-input expectations need q11 > 0 and q22 > 0")
         s1, a, b = _split(v11, v12, v22)
         rho = v12 / mpmath.sqrt(v11 * v22)
         if bundle.smooth and v11 == v22 and abs(rho) <= MEHLER_RHO:
             vals, errs = _mehler_mp(bundle, v11, rho, dps)
+        elif bundle.smooth and abs(rho) < 1 and mpmath.sqrt(1 - rho * rho) >= LATTICE_MIN_SIGMA:
+            vals, errs = _lattice_mp(bundle, s1, mpmath.sqrt(v22), rho, dps, ctx)
         elif bundle.smooth:
             vals, errs = _grid_mp(bundle, s1, a, b, dps)
         else:
@@ -370,7 +583,7 @@ def _outer_nodes(lo, hi, s1, nodes, weights):
 
 
 def _gauss_legendre_np(bundle, v11, v12, v22, n=96, chunk=256):
-    nodes, weights = np.polynomial.legendre.leggauss(n)
+    nodes, weights = gauss_legendre(n)
     shape = np.broadcast(v11, v12, v22).shape
     v11, v12, v22 = (np.broadcast_to(np.asarray(v, float), shape).ravel() for v in (v11, v12, v22))
     m = len(bundle)
@@ -411,7 +624,7 @@ def _gauss_legendre_np(bundle, v11, v12, v22, n=96, chunk=256):
 
 def _smoothed_np(bundle, v11, v12, v22, n=128):
     """Gauss-Legendre over the pieces of u1 of f(u1) G(a z1, b^2) (the inner expectation exact)."""
-    nodes, weights = np.polynomial.legendre.leggauss(n)
+    nodes, weights = gauss_legendre(n)
     shape = np.broadcast(v11, v12, v22).shape
     v11, v12, v22 = (np.broadcast_to(np.asarray(v, float), shape).ravel()[:, None] for v in (v11, v12, v22))
     s1 = np.sqrt(v11)
@@ -447,18 +660,23 @@ def expect2_np(bundle: BivariateBundle, v11, v12, v22):
     """Float64 ``[E[f_i(u1) g_i(u2)]]`` for arrays of covariances: (values, errors), shape (m, ...)."""
     v11, v12, v22 = (np.asarray(v, dtype=float) for v in (v11, v12, v22))
     if np.any(v11 <= 0) or np.any(v22 <= 0):
-        raise ValueError("two-input expectations need q11 > 0 and q22 > 0")
+        raise NotDefinedError("two-input expectations need q11 > 0 and q22 > 0")
     rho = v12 / np.sqrt(v11 * v22)
     if np.any(np.abs(rho) > 1 + 1e-12):
-        raise ValueError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
+        raise NotDefinedError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
     if bundle.smooth and v11.ndim == 0 and v22.ndim == 0:
         vals, err = _mehler_np(bundle, v11, v22, np.clip(rho, -1, 1))
         if np.all(np.isfinite(vals)) and np.all(err <= 1e-12 * (1 + np.abs(vals))):
             return vals, err
+    vals = coarse = None
     if bundle.conditional is not None:
         vals = _smoothed_np(bundle, v11, v12, v22)
         coarse = _smoothed_np(bundle, v11, v12, v22, n=64)
-    else:
+        if not (np.all(np.isfinite(vals)) and np.all(np.isfinite(coarse))):
+            # the closed form can overflow in float64 (exp(m^2/2s2) exp(-m^2/2s2) with s2
+            # small, i.e. c near +-1): integrate the inner variable numerically instead
+            vals = coarse = None
+    if vals is None:
         vals = _gauss_legendre_np(bundle, v11, v12, v22)
         coarse = _gauss_legendre_np(bundle, v11, v12, v22, n=64)
     return vals, np.abs(vals - coarse) + 1e-15 * np.abs(vals)

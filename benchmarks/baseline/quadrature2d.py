@@ -1,0 +1,464 @@
+r"""Two-input Gaussian expectations ``E[f(u1) g(u2)]`` by quadrature, value + error.
+
+``(u1, u2) ~ N(0, [[v11, v12], [v12, v22]])`` is written ``u1 = s1 z1``,
+``u2 = a z1 + b z2`` with independent standard ``z1, z2`` (``s1 = sqrt(v11)``,
+``a = v12/s1``, ``b = sqrt(v22 - a^2)``): the inner variable smooths ``g``
+for each ``z1``. The structure is used, not brute nested adaptive quadrature:
+
+* :func:`expect2_mp` (mpmath, any precision), smooth bundles with equal
+  variances and weak correlation ``|rho| <= 0.15``: Mehler's series (below)
+  with a rigorous truncation bound; other smooth bundles: the nested
+  trapezoid rule on the plane, truncated to a disc where the Gaussian weight
+  is negligible, every halving of the step reusing all earlier nodes; when
+  every pair is invariant under ``(z1, z2) -> (-z1, -z2)`` only a half-plane
+  is summed. Kinked bundles: tanh-sinh on each smooth piece of the outer
+  variable and of the conditional inner variable (kinks move with ``z1``).
+* :func:`expect2_np` (float64, vectorized over covariances): for smooth
+  bundles at fixed variances, Mehler's series
+  ``sum_k alpha_k beta_k rho^k`` with Hermite coefficients
+  ``alpha_k = E[f(sqrt(v11) z) He_k(z)]/sqrt(k!)`` computed once; otherwise
+  Gauss-Legendre on the pieces of the outer and the conditional inner variable.
+
+>>> import sympy
+>>> from neurodyn.theory.symbols import x
+>>> b = BivariateBundle([(sympy.tanh(x), sympy.tanh(x))])
+>>> (v,), (e,) = expect2_mp(b, "0.9", "0.45", "0.9", dps=20)
+>>> mpmath.nstr(v, 20), e < 1e-20
+('0.17821226696031242816', True)
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property, lru_cache
+
+import mpmath
+import numpy as np
+import sympy
+
+from neurodyn.theory._numeric import NUMPY_FUNCTIONS
+from neurodyn.theory.activation import pieces_of
+from neurodyn.theory.errors import ConvergenceError, NeurodynError
+from neurodyn.theory.gaussian import gaussian_exponential_1d
+from neurodyn.theory.symbols import x
+
+from .quadrature import GUARD_DIGITS, IntegrandBundle, level_error
+
+__all__ = ["BivariateBundle", "expect2_mp", "expect2_np"]
+
+_MAX_LEVEL = 10
+
+
+class BivariateBundle:
+    """Pairs ``(f_i, g_i)`` sharing one sweep: ``E[f_i(u1) g_i(u2)]`` for every i."""
+
+    def __init__(self, pairs):
+        self.pairs = tuple((sympy.sympify(f), sympy.sympify(g)) for f, g in pairs)
+        self.f = IntegrandBundle([f for f, _ in self.pairs])
+        self.g = IntegrandBundle([g for _, g in self.pairs])
+        self.smooth = self.f.smooth and self.g.smooth
+        self.symmetric = all(_parity(f) * _parity(g) == 1 for f, g in self.pairs)
+
+    def __len__(self):
+        return len(self.pairs)
+
+    @cached_property
+    def conditional(self):
+        """``G_i(m, s2) = E[g_i(m + sqrt(s2) w)]``, ``w ~ N(0, 1)``, in closed form, or None.
+
+        Exists when every piece of every ``g_i`` is Gaussian-exponential (the ReLU
+        family, ELU, SELU, hard tanh, polynomials, ...): then the inner integral is
+        exact and only a one-dimensional quadrature over ``u1`` remains.
+        """
+        mean, var = sympy.Symbol("m", real=True), sympy.Symbol("s2", positive=True)
+        exprs = []
+        try:
+            for g in self.g.integrands:
+                exprs.append(sum(gaussian_exponential_1d(p.expr, var, p.lo, p.hi, mean) for p in pieces_of(g)))
+        except NeurodynError:
+            return None
+        return (sympy.lambdify((mean, var), exprs, "mpmath"),
+                sympy.lambdify((mean, var), exprs, [NUMPY_FUNCTIONS, "numpy"]))
+
+
+def _parity(h) -> int:
+    if sympy.expand(h.subs(x, -x) - h) == 0:
+        return 1
+    if sympy.expand(h.subs(x, -x) + h) == 0:
+        return -1
+    return 0
+
+
+def _split(v11, v12, v22):
+    s1 = mpmath.sqrt(v11)
+    a = v12 / s1
+    b2 = v22 - a * a
+    if b2 < 0:
+        if b2 > -mpmath.mpf(10) ** (-mpmath.mp.dps + 5) * v22:
+            b2 = mpmath.mpf(0)
+        else:
+            raise ValueError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
+    return s1, a, mpmath.sqrt(b2)
+
+
+def _extent(fn, s, eps):
+    """Half-width in z beyond which |fn(s z)| exp(-z^2/2) stays negligible."""
+    z, step, peak, small = mpmath.mpf(0), mpmath.mpf(1) / 2, mpmath.mpf(0), 0
+    while small < 3:
+        z += step
+        w = mpmath.exp(-z * z / 2)
+        size = max(max(abs(v) for v in fn(s * z)), max(abs(v) for v in fn(-s * z))) * w
+        peak = max(peak, size)
+        small = small + 1 if (z > 3 and size <= eps * peak) or (peak == 0 and z > 40) else 0
+        if z > 200:
+            raise ConvergenceError("the integrand does not decay fast enough for Gaussian quadrature")
+    return z
+
+
+def _grid_mp(bundle, s1, a, b, dps):
+    m = len(bundle)
+    ff, gf = bundle.f.mp_function(0), bundle.g.mp_function(0)
+    eps = mpmath.mpf(10) ** (-(dps + GUARD_DIGITS + 2))
+    tol = mpmath.mpf(10) ** (-(dps + 1))
+    radius = max(_extent(ff, s1, eps), _extent(gf, mpmath.sqrt(a * a + b * b), eps))
+    norm = 1 / (2 * mpmath.pi)
+    weights, frow = {}, {}
+
+    def w(zz):
+        if zz not in weights:
+            weights[zz] = mpmath.exp(-zz * zz / 2)
+        return weights[zz]
+
+    def f_at(z1):
+        if z1 not in frow:
+            frow[z1] = ff(s1 * z1)
+        return frow[z1]
+
+    total = [mpmath.mpf(0)] * m
+    scale = [mpmath.mpf(0)] * m
+    estimates, previous = None, [None] * m
+    h = mpmath.mpf(1) / 2
+    r2 = radius * radius
+    for level in range(_MAX_LEVEL + 1):
+        n = int(radius / h)
+        acc = [mpmath.mpf(0)] * m
+        for i in range(0 if bundle.symmetric else -n, n + 1):
+            z1 = i * h
+            fv, w1 = f_at(z1), w(z1)
+            jmax = int(mpmath.sqrt(max(r2 - z1 * z1, 0)) / h)
+            odd_row = level > 0 and i % 2 != 0
+            for j in range(-jmax, jmax + 1):
+                if level > 0 and not odd_row and j % 2 == 0:
+                    continue                          # node of an earlier level
+                if bundle.symmetric and (i == 0 and j < 0):
+                    continue
+                z2 = j * h
+                gv = gf(a * z1 + b * z2)
+                weight = w1 * w(z2)
+                if bundle.symmetric and not (i == 0 and j == 0):
+                    weight *= 2
+                for p in range(m):
+                    acc[p] += fv[p] * gv[p] * weight
+        total = [t + u for t, u in zip(total, acc)]
+        new = [t * h * h * norm for t in total]
+        if level == 0:
+            scale = [abs(v) for v in new]             # refined below with the last delta
+        if estimates is not None:
+            deltas = [abs(p - q) for p, q in zip(new, estimates)]
+            floor = [mpmath.mpf(10) ** (-(dps + GUARD_DIGITS)) * max(sc, abs(v)) for sc, v in zip(scale, new)]
+            errors = [level_error(dd, pv, max(sc, abs(v), eps), fl)
+                      for dd, pv, sc, v, fl in zip(deltas, previous, scale, new, floor)]
+            previous = deltas
+            if level >= 2 and all(e <= tol * max(sc, abs(v), eps) for e, sc, v in zip(errors, scale, new)):
+                return new, errors
+        estimates = new
+        h /= 2
+    raise ConvergenceError("two-input Gaussian quadrature did not converge",
+                           hint="the integrand may not be smooth")
+
+
+#: Mehler's series is used at high precision when |rho| is at most this.
+MEHLER_RHO = mpmath.mpf("0.15")
+
+
+def _mehler_mp(bundle, v, rho, dps):
+    """E[f_i(u1) g_i(u2)] = sum_k alpha_ik beta_ik rho^k for equal variances ``v``.
+
+    Hermite coefficients ``alpha_k = E[f(sqrt(v) z) psi_k(z)]``, ``psi_k = He_k/sqrt(k!)``,
+    by the nested trapezoid rule (all k in one sweep); the truncation after K
+    terms is bounded by ``|rho|^K sqrt(E[f^2] E[g^2])`` (Bessel, Cauchy-Schwarz).
+    """
+    m = len(bundle)
+    ff, gf = bundle.f.mp_function(0), bundle.g.mp_function(0)
+    eps = mpmath.mpf(10) ** (-(dps + GUARD_DIGITS + 2))
+    tol = mpmath.mpf(10) ** (-(dps + 1))
+    s = mpmath.sqrt(v)
+    if rho == 0:
+        K = 1
+    else:
+        K = int(mpmath.ceil((dps + GUARD_DIGITS + 3) * mpmath.log(10) / -mpmath.log(abs(rho)))) + 2
+    radius = max(_extent(ff, s, eps), _extent(gf, s, eps)) + 2 * mpmath.sqrt(K) + 2
+    roots = [mpmath.sqrt(k) for k in range(K + 1)]
+    powers = [rho**k for k in range(K)]
+    norm = 1 / mpmath.sqrt(2 * mpmath.pi)
+    A = [[mpmath.mpf(0)] * K for _ in range(m)]
+    B = [[mpmath.mpf(0)] * K for _ in range(m)]
+    F2 = [mpmath.mpf(0)] * m
+    G2 = [mpmath.mpf(0)] * m
+
+    def sweep(zs):
+        for zz in zs:
+            w = mpmath.exp(-zz * zz / 2) * norm
+            fv, gv = ff(s * zz), gf(s * zz)
+            psi_prev, psi = mpmath.mpf(0), mpmath.mpf(1)
+            fw = [a * w for a in fv]
+            gw = [b * w for b in gv]
+            for k in range(K):
+                for i in range(m):
+                    A[i][k] += fw[i] * psi
+                    B[i][k] += gw[i] * psi
+                psi_prev, psi = psi, (zz * psi - roots[k] * psi_prev) / roots[k + 1]
+            for i in range(m):
+                F2[i] += fw[i] * fv[i]
+                G2[i] += gw[i] * gv[i]
+
+    h = mpmath.mpf(1) / 2
+    n = int(radius / h)
+    sweep([j * h for j in range(-n, n + 1)])
+    estimates, previous = None, [None] * m
+    for level in range(1, _MAX_LEVEL + 1):
+        h /= 2
+        n = int(radius / h)
+        sweep([j * h for j in range(-n, n + 1) if j % 2])
+        sums = [h * h * sum(A[i][k] * B[i][k] * powers[k] for k in range(K)) for i in range(m)]
+        if estimates is not None:
+            deltas = [abs(p - q) for p, q in zip(sums, estimates)]
+            scale = [h * mpmath.sqrt(abs(F2[i] * G2[i])) for i in range(m)]
+            tail = [abs(rho) ** K * sc for sc in scale]
+            floor = [mpmath.mpf(10) ** (-(dps + GUARD_DIGITS)) * sc for sc in scale]
+            errors = [level_error(dd, pv, max(sc, eps), fl) + t
+                      for dd, pv, sc, fl, t in zip(deltas, previous, scale, floor, tail)]
+            previous = deltas
+            if level >= 2 and all(e <= tol * max(sc, eps) for e, sc in zip(errors, scale)):
+                return sums, errors
+        estimates = sums
+    raise ConvergenceError("Mehler series: the Hermite coefficients did not converge")
+
+
+def _kinked_mp(bundle, s1, a, b, dps):
+    """Kinked bundles: the outer variable piece by piece, the conditional inner one exactly or by pieces.
+
+    The inner expectation ``E[g(a z1 + b z2) | z1]`` is ``g(a z1)`` when ``b = 0``,
+    the closed form :attr:`BivariateBundle.conditional` when the pieces of ``g``
+    allow it, and otherwise Gauss-Legendre on its pieces (whose kinks move with
+    ``z1``). Both variables are standard Gaussian, so each piece is clipped to
+    ``|z| <= L`` (the weight is below ``10^-(dps+15)`` beyond) and split at the
+    peak ``z = 0``: the rules then always have nodes where the mass is.
+    """
+    m = len(bundle)
+    values, errors = [mpmath.mpf(0)] * m, [mpmath.mpf(0)] * m
+    L = mpmath.sqrt(2 * (dps + GUARD_DIGITS + 5) * mpmath.log(10)) + 8
+    closed = bundle.conditional[0] if bundle.conditional is not None else None
+
+    def bounds(lo, hi, shift, scale):
+        a_ = -L if lo == -sympy.oo else max((mpmath.mpf(sympy.N(lo, mpmath.mp.dps)) - shift) / scale, -L)
+        b_ = L if hi == sympy.oo else min((mpmath.mpf(sympy.N(hi, mpmath.mp.dps)) - shift) / scale, L)
+        if b_ <= a_:
+            return None
+        return [a_, 0, b_] if a_ < 0 < b_ else [a_, b_]
+
+    gfuncs = [(iv, bundle.g.mp_function(k)) for k, iv in enumerate(bundle.g.intervals)]
+    memo = {}
+
+    def inner(z1):
+        if z1 in memo:
+            return memo[z1]
+        mean = a * z1
+        if b == 0:
+            out = next(gfn(mean) for (glo, ghi, _), gfn in gfuncs
+                       if (glo == -sympy.oo or glo <= mean) and (ghi == sympy.oo or mean <= ghi))
+        elif closed is not None:
+            out = closed(mean, b * b)
+        else:
+            out = [mpmath.mpf(0)] * m
+            for (glo, ghi, _), gfn in gfuncs:
+                pts = bounds(glo, ghi, mean, b)
+                if pts is not None:
+                    for p in range(m):
+                        out[p] += mpmath.quad(lambda z2: gfn(mean + b * z2)[p] * mpmath.npdf(z2), pts,
+                                              method="gauss-legendre")
+        memo[z1] = out
+        return out
+
+    for k, (lo, hi, _) in enumerate(bundle.f.intervals):
+        fn = bundle.f.mp_function(k)
+        outer = bounds(lo, hi, 0, s1)
+        if outer is None:
+            continue
+        for p in range(m):
+            val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1)[p] * mpmath.npdf(z1), outer,
+                                   error=True)
+            values[p] += val
+            errors[p] += err + abs(val) * mpmath.mpf(10) ** (-(dps + 2))
+    return values, errors
+
+
+def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int):
+    """``[E[f_i(u1) g_i(u2)]]`` at ``dps`` digits: (values, error bounds), lists of mpf."""
+    with mpmath.workdps(dps + GUARD_DIGITS):
+        v11, v12, v22 = (mpmath.mpf(v) for v in (v11, v12, v22))
+        if v11 <= 0 or v22 <= 0:
+            raise ValueError("two-input expectations need q11 > 0 and q22 > 0")
+        s1, a, b = _split(v11, v12, v22)
+        rho = v12 / mpmath.sqrt(v11 * v22)
+        if bundle.smooth and v11 == v22 and abs(rho) <= MEHLER_RHO:
+            vals, errs = _mehler_mp(bundle, v11, rho, dps)
+        elif bundle.smooth:
+            vals, errs = _grid_mp(bundle, s1, a, b, dps)
+        else:
+            vals, errs = _kinked_mp(bundle, s1, a, b, dps)
+        return [+v for v in vals], [+e for e in errs]
+
+
+# ------------------------------------------------------------------------------------
+# float64
+# ------------------------------------------------------------------------------------
+_K_MAX = 600
+
+
+@lru_cache(maxsize=32)
+def _hermite_coefficients(integrands, v):
+    """alpha_k = E[h(sqrt(v) z) He_k(z)]/sqrt(k!) for each h, k < K (trapezoid, Hermite functions)."""
+    fns = [sympy.lambdify(x, h, [NUMPY_FUNCTIONS, "numpy"]) for h in integrands]
+    zmax = 2 * math.sqrt(_K_MAX) + 12
+    hstep = 0.02
+    zs = np.arange(-zmax, zmax + hstep / 2, hstep)
+    with np.errstate(all="ignore"):
+        vals = [np.broadcast_to(np.asarray(fn(math.sqrt(v) * zs), dtype=float), zs.shape) for fn in fns]
+    gauss = np.exp(-zs**2 / 4)
+    coeffs = np.zeros((len(fns), _K_MAX))
+    eta_prev, eta = np.zeros_like(zs), gauss.copy()          # eta_k = He_k e^{-z^2/4}/sqrt(k!)
+    scale = hstep / math.sqrt(2 * math.pi)
+    for k in range(_K_MAX):
+        for i, val in enumerate(vals):
+            coeffs[i, k] = np.nansum(val * eta * gauss) * scale
+        eta_prev, eta = eta, (zs * eta - math.sqrt(k) * eta_prev) / math.sqrt(k + 1)
+    return coeffs
+
+
+def _mehler_np(bundle, v11, v22, rho):
+    a = _hermite_coefficients(bundle.f.integrands, float(v11))
+    b = _hermite_coefficients(bundle.g.integrands, float(v22))
+    prod = a * b                                            # (m, K)
+    size = np.abs(prod).max(axis=0)
+    keep = np.nonzero(size > 1e-18 * size.max())[0]
+    k_eff = int(keep[-1]) + 1 if keep.size else 1
+    vals = np.polynomial.polynomial.polyval(rho, prod[:, :k_eff].T, tensor=True)   # Horner, (m, ...)
+    # what is left out: by Cauchy-Schwarz, at most sqrt(sum a_k^2 sum b_k^2) over k >= k_eff
+    tail = np.sqrt(np.sum(a[:, k_eff:] ** 2, axis=1) * np.sum(b[:, k_eff:] ** 2, axis=1))
+    err = np.abs(vals) * 1e-15 + tail.reshape((-1,) + (1,) * np.ndim(rho))
+    return vals, err
+
+
+def _outer_nodes(lo, hi, s1, nodes, weights):
+    """Gauss-Legendre nodes z1 and Gaussian-weighted weights on one piece of u1 (clipped to |z1| <= 12)."""
+    za = np.full(s1.shape, -12.0) if lo == -sympy.oo else np.maximum(float(lo) / s1, -12.0)
+    zb = np.full(s1.shape, 12.0) if hi == sympy.oo else np.minimum(float(hi) / s1, 12.0)
+    zb = np.maximum(za, zb)
+    z1 = (za + zb) / 2 + (zb - za) / 2 * nodes
+    return z1, weights * (zb - za) / 2 * np.exp(-z1**2 / 2) / math.sqrt(2 * math.pi)
+
+
+def _gauss_legendre_np(bundle, v11, v12, v22, n=96, chunk=256):
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    shape = np.broadcast(v11, v12, v22).shape
+    v11, v12, v22 = (np.broadcast_to(np.asarray(v, float), shape).ravel() for v in (v11, v12, v22))
+    m = len(bundle)
+    out = np.zeros((m, v11.size))
+    fints = [(lo, hi, bundle.f.np_function(k)) for k, (lo, hi, _) in enumerate(bundle.f.intervals)]
+    gints = [(lo, hi, bundle.g.np_function(k)) for k, (lo, hi, _) in enumerate(bundle.g.intervals)]
+    c0 = 1 / math.sqrt(2 * math.pi)
+    for start in range(0, v11.size, chunk):
+        sl = slice(start, start + chunk)
+        s1 = np.sqrt(v11[sl])[:, None]
+        a = (v12[sl] / np.sqrt(v11[sl]))[:, None]
+        b = np.sqrt(np.maximum(v22[sl] - a[:, 0] ** 2, 0))[:, None]
+        for lo, hi, ffn in fints:
+            z1, w1 = _outer_nodes(lo, hi, s1, nodes, weights)              # (c, n)
+            with np.errstate(all="ignore"):
+                fvals = ffn(s1 * z1)
+            inner = [np.zeros(z1.shape) for _ in range(m)]
+            mean = (a * z1)[..., None]                                      # (c, n, 1)
+            bb = b[..., None]
+            for glo, ghi, gfn in gints:
+                with np.errstate(all="ignore"):
+                    lo2 = -12.0 if glo == -sympy.oo else np.clip((float(glo) - mean) / bb, -12, 12)
+                    hi2 = 12.0 if ghi == sympy.oo else np.clip((float(ghi) - mean) / bb, -12, 12)
+                lo2 = np.broadcast_to(np.nan_to_num(lo2, nan=0.0), mean.shape)
+                hi2 = np.maximum(np.broadcast_to(np.nan_to_num(hi2, nan=0.0), mean.shape), lo2)
+                z2 = (lo2 + hi2) / 2 + (hi2 - lo2) / 2 * nodes              # (c, n, n)
+                w2 = weights * (hi2 - lo2) / 2 * np.exp(-z2**2 / 2) * c0
+                with np.errstate(all="ignore"):
+                    gvals = gfn(mean + bb * z2)
+                for p in range(m):
+                    gp = np.broadcast_to(np.asarray(gvals[p], float), z2.shape)
+                    inner[p] += np.where(w2 > 0, gp * w2, 0.0).sum(axis=-1)
+            for p in range(m):
+                fp = np.broadcast_to(np.asarray(fvals[p], float), z1.shape)
+                out[p, sl] += np.where(w1 > 0, fp * inner[p] * w1, 0.0).sum(axis=-1)
+    return out.reshape((m,) + shape)
+
+
+def _smoothed_np(bundle, v11, v12, v22, n=128):
+    """Gauss-Legendre over the pieces of u1 of f(u1) G(a z1, b^2) (the inner expectation exact)."""
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    shape = np.broadcast(v11, v12, v22).shape
+    v11, v12, v22 = (np.broadcast_to(np.asarray(v, float), shape).ravel()[:, None] for v in (v11, v12, v22))
+    s1 = np.sqrt(v11)
+    a = v12 / s1
+    b2 = np.maximum(v22 - a * a, 0.0)
+    G = bundle.conditional[1]
+    m = len(bundle)
+    out = np.zeros((m, s1.shape[0]))
+    for k, (lo, hi, _) in enumerate(bundle.f.intervals):
+        ffn = bundle.f.np_function(k)
+        z1, w1 = _outer_nodes(lo, hi, s1, nodes, weights)
+        with np.errstate(all="ignore"):
+            fvals = ffn(s1 * z1)
+            inner = G(a * z1, np.where(b2 > 0, b2, 1.0))
+            if np.any(b2 == 0):            # c = +-1: the inner expectation is g itself
+                direct = np.zeros((m,) + z1.shape)
+                for j, (glo, ghi, _) in enumerate(bundle.g.intervals):
+                    u2 = a * z1
+                    sel = ((u2 >= float(glo)) if glo != -sympy.oo else True) & \
+                          ((u2 <= float(ghi)) if ghi != sympy.oo else True)
+                    vals = bundle.g.np_function(j)(u2)
+                    for p in range(m):
+                        direct[p] = np.where(sel, np.broadcast_to(np.asarray(vals[p], float), z1.shape), direct[p])
+                inner = [np.where(b2 == 0, direct[p], np.broadcast_to(np.asarray(inner[p], float), z1.shape))
+                         for p in range(m)]
+        for p in range(m):
+            term = np.broadcast_to(np.asarray(fvals[p], float), z1.shape) * np.asarray(inner[p], float) * w1
+            out[p] += np.where(w1 > 0, term, 0.0).sum(axis=-1)
+    return out.reshape((m,) + shape)
+
+
+def expect2_np(bundle: BivariateBundle, v11, v12, v22):
+    """Float64 ``[E[f_i(u1) g_i(u2)]]`` for arrays of covariances: (values, errors), shape (m, ...)."""
+    v11, v12, v22 = (np.asarray(v, dtype=float) for v in (v11, v12, v22))
+    if np.any(v11 <= 0) or np.any(v22 <= 0):
+        raise ValueError("two-input expectations need q11 > 0 and q22 > 0")
+    rho = v12 / np.sqrt(v11 * v22)
+    if np.any(np.abs(rho) > 1 + 1e-12):
+        raise ValueError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
+    if bundle.smooth and v11.ndim == 0 and v22.ndim == 0:
+        vals, err = _mehler_np(bundle, v11, v22, np.clip(rho, -1, 1))
+        if np.all(np.isfinite(vals)) and np.all(err <= 1e-12 * (1 + np.abs(vals))):
+            return vals, err
+    if bundle.conditional is not None:
+        vals = _smoothed_np(bundle, v11, v12, v22)
+        coarse = _smoothed_np(bundle, v11, v12, v22, n=64)
+    else:
+        vals = _gauss_legendre_np(bundle, v11, v12, v22)
+        coarse = _gauss_legendre_np(bundle, v11, v12, v22, n=64)
+    return vals, np.abs(vals - coarse) + 1e-15 * np.abs(vals)
