@@ -29,7 +29,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from neurodyn.theory._numeric import NUMPY_FUNCTIONS
+from neurodyn.theory.checks import NUMPY_FUNCTIONS
 from neurodyn.theory.activation import pieces_of
 from neurodyn.theory.errors import ConvergenceError
 from neurodyn.theory.symbols import x

@@ -36,10 +36,10 @@ import mpmath
 import numpy as np
 import sympy
 
-from neurodyn.theory._numeric import NUMPY_FUNCTIONS
+from neurodyn.theory.checks import NUMPY_FUNCTIONS
 from neurodyn.theory.activation import pieces_of
 from neurodyn.theory.errors import ConvergenceError, NeurodynError
-from neurodyn.theory.gaussian import gaussian_exponential_1d
+from neurodyn.theory.tactics.gaussian_exponential import gaussian_exponential_1d
 from neurodyn.theory.symbols import x
 
 from .quadrature import GUARD_DIGITS, IntegrandBundle, level_error
