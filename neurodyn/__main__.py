@@ -1,7 +1,7 @@
-"""``python -m neurodyn.numerics``: the same as the ``neurodyn`` command."""
+"""``python -m neurodyn``: the same as the ``neurodyn`` command."""
 
 import sys
 
-from .cli import main
+from neurodyn.cli import main
 
 sys.exit(main())
