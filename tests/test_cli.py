@@ -365,3 +365,58 @@ def test_q_map_marks_its_fixed_points(tmp_path):
 
 def test_q_map_negative_grid_names_the_option():
     one_line_error(run("q-map", "tanh", "--sigma-w2", "2", "--sigma-b2", "0", "--q", "-1:1:3"), "--q must be >= 0")
+
+
+@pytest.mark.slow
+def test_wheel_holds_every_layer_and_the_console_script(tmp_path):
+    """``pip install .`` installs the app, theory and numerics under ``neurodyn`` and the ``neurodyn`` command."""
+    import importlib.util
+    import zipfile
+
+    offline = importlib.util.find_spec("wheel") or importlib.util.find_spec("setuptools.command.bdist_wheel")
+    isolation = ["--no-build-isolation"] if offline else []        # else pip fetches the build backend
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q",
+                        "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300,
+                       stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    wheel, = tmp_path.glob("neurodyn-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for module in ("neurodyn/__init__.py", "neurodyn/__main__.py", "neurodyn/cli/__init__.py",
+                   "neurodyn/cli/options.py", "neurodyn/cli/q_map.py", "neurodyn/reports/plots.py",
+                   "neurodyn/reports/files.py", "neurodyn/theory/__init__.py", "neurodyn/numerics/__init__.py"):
+        assert module in names, module
+    assert not any(n.startswith(("neurodyn/numerics/cli", "neurodyn/numerics/document")) for n in names)
+    entry = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "neurodyn = neurodyn.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# the two-input commands (formerly run through python -m neurodyn.numerics in test_two_input.py)
+# ---------------------------------------------------------------------------------------------
+def test_two_input_commands(tmp_path):
+    r = run("derive", "relu", "--two-input")
+    assert r.returncode == 0 and "C(c) =" in r.stdout and "Theta'" in r.stdout and "asin" in r.stdout
+    r = run("c-map", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--c", "0.5", "--dps", "30", "--json")
+    data = json.loads(r.stdout)
+    assert {"c_map", "chi_c", "q_star"} <= set(data) and data["q_star"]["value"].startswith("0.889424917282")
+    r = run("fixed-point", "erf", "--sigma-w2", "2", "--sigma-b2", "0.05", "--dps", "40", "--json")
+    data = json.loads(r.stdout)
+    assert data["phase"] == "chaotic" and abs(float(data["c_star"]["value"]) - 0.434481237456) < 1e-12
+    r = run("critical", "tanh", "--sigma-b2", "0.05", "--dps", "40", "--json")
+    data = json.loads(r.stdout)
+    assert abs(float(data["sigma_w2"]["value"]) - 1.76095463961) < 1e-11 and "q_star" in data
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("c-map", "tanh", "--sigma-w2", "2", "--sigma-b2", "0.1", "--c", "1.5"), "[-1, 1]"),
+    (("c-map", "relu", "--sigma-w2", "2.5", "--sigma-b2", "0.1", "--c", "0.5"), "no finite fixed point"),
+    (("critical", "relu", "--sigma-b2", "0.05"), "no critical point"),
+    (("phase-diagram", "tanh", "--sigma-w2", "0.5:9:20000", "--sigma-b2", "0:1:20000"), "larger than the limit"),
+])
+def test_two_input_bad_input(args, fragment):
+    one_line_error(run(*args), fragment)
+
+
+def test_bad_grid_is_usage_error():
+    r = run("phase-diagram", "tanh", "--sigma-w2", "0.5:9", "--sigma-b2", "0:1:3")
+    assert r.returncode == 2 and "START:STOP:NUM" in r.stderr
