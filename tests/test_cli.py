@@ -420,3 +420,26 @@ def test_two_input_bad_input(args, fragment):
 def test_bad_grid_is_usage_error():
     r = run("phase-diagram", "tanh", "--sigma-w2", "0.5:9", "--sigma-b2", "0:1:3")
     assert r.returncode == 2 and "START:STOP:NUM" in r.stderr
+
+
+def test_progress_only_on_a_terminal():
+    """Off a terminal (a pipe, a file), the long commands print no progress: stderr stays empty."""
+    r = run("fixed-point", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--dps", "20")
+    assert r.returncode == 0 and r.stderr == "" and "c_star" in r.stdout
+
+
+def test_elapsed_on_tty_writes_only_to_a_terminal():
+    import time
+
+    from neurodyn.cli.options import elapsed_on_tty
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term, pipe = Terminal(), io.StringIO()
+    for stream in (term, pipe):
+        with elapsed_on_tty("c*", stream=stream):
+            time.sleep(0.7)
+    assert "c* ..." in term.getvalue() and term.getvalue().endswith("\r\033[K")
+    assert pipe.getvalue() == ""
