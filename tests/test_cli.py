@@ -177,6 +177,8 @@ def test_traceback_flag_shows_the_traceback():
     args = ("fixed-point", "tanh", "--sigma-w2", "-1", "--sigma-b2", "0.05")
     r = run("--traceback", *args)
     assert r.returncode == 1 and "Traceback (most recent call last)" in r.stderr and "sigma_w2" in r.stderr
+    r = run(*args, "--traceback")                                           # after the command too
+    assert r.returncode == 1 and "Traceback (most recent call last)" in r.stderr
     one_line_error(run(*args), "sigma_w2")
 
 

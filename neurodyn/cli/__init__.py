@@ -27,6 +27,7 @@ Adding a command is one module in this package with ``register(subparsers)``
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
@@ -55,6 +56,9 @@ def build_parser() -> Parser:
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    for command in sub.choices.values():            # also accepted after the command's name
+        command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                             help="on an error, show the full Python traceback")
     return parser
 
 
