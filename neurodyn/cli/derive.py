@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from neurodyn.theory import derive
 from neurodyn.theory.latex import law_latex, laws_latex
-from neurodyn.theory.laws import SINGLE_INPUT, TWO_INPUT, derive
+from neurodyn.theory.laws import SINGLE_INPUT, TWO_INPUT
 
 from .options import activation_from, add_activation
 

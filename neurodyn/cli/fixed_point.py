@@ -13,7 +13,7 @@ import sys
 
 from neurodyn.numerics import compile_laws, fixed_point
 from neurodyn.numerics.criticality import correlation_fixed_point
-from neurodyn.theory.laws import derive
+from neurodyn.theory import derive
 
 from .options import (HANDLED, PROG, activation_from, add_activation, add_dps, add_variances, elapsed_on_tty,
                       error_message, nonnegative, variance)

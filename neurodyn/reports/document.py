@@ -34,11 +34,15 @@ import mpmath
 import sympy
 
 from neurodyn.numerics import Estimate, compile_laws, critical_point, fixed_point
-from neurodyn.theory import Activation, NeurodynError, catalog
-from neurodyn.theory.gaussian import TACTIC_SECONDS
+from neurodyn.theory import Activation, Laws, NeurodynError, catalog, derive
 from neurodyn.theory.latex import ROUNDED_DIGITS, display_latex, expr_latex, law_symbol, text_latex
-from neurodyn.theory.laws import DERIVE_SECONDS, Laws, derive
+from neurodyn.theory.laws import DERIVE_SECONDS
 from neurodyn.theory.parse import parse_expression
+
+try:                                    # the tactics registry (issue 7 §2); before it, theory.gaussian
+    from neurodyn.theory.tactics import TACTIC_SECONDS
+except ImportError:                     # pragma: no cover - drop once theory/tactics/ is merged
+    from neurodyn.theory.gaussian import TACTIC_SECONDS
 
 from .files import atomic_write
 
