@@ -121,7 +121,8 @@ def test_document_numbers_table(erf_document):
     table = erf_document[erf_document.index("\\begin{tabular}"):erf_document.index("\\end{tabular}")]
     assert "$q^*$ & $0.965954812592848803870175636584$ & $" in table      # 30 digits, then the bound
     assert "$\\chi_1(q^*)$ & $1.15465276705773719239143998648$" in table
-    assert re.search(r"\$q\^\*\$ & \$[0-9.]+\$ & \$[0-9.]+\\times 10\^\{-4[0-9]\}\$", table)
+    bound = re.search(r"\$q\^\*\$ & \$[0-9.]+\$ & \$([0-9.]+)\\times 10\^\{-([0-9]+)\}\$", table)
+    assert bound and float(bound.group(1)) * 10.0 ** -int(bound.group(2)) < 1e-30    # within the 30th digit
     assert "Here $\\chi_1 > 1$: the chaotic phase." in erf_document
 
 
