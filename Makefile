@@ -1,14 +1,16 @@
 # Set-up and the two entry points. Each target creates .venv if missing and installs into it.
 PYTHON ?= python3
 VENV   := .venv
+# exact SymPy/mpmath for the byte-for-byte gallery test (users may install newer ones)
+CONSTRAINTS := .ci/constraints.txt
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench gallery clean
+.PHONY: demo test bench gallery example clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,8 +25,11 @@ test: $(STAMP)
 gallery: $(STAMP)
 	$(BIN)/neurodyn gallery
 
+example: $(STAMP)
+	$(BIN)/python examples/classic_figures.py figures
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fixed_point.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache figures
