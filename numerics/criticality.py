@@ -25,7 +25,6 @@ it); the generic solver is :mod:`neurodyn.numerics.solve`.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
 
 import mpmath
@@ -500,36 +499,6 @@ class PhaseDiagram:
                 "method": "float64: E[phi^2], E[phi'^2] tabulated on a log grid of q and interpolated; "
                           "q* by vectorized iteration and Newton; chi_1 = 1 line from the q*-parametrisation"}
 
-    def plot(self, path):
-        """A PNG of log chi_1 with the chi_1 = 1 line (needs matplotlib: pip install neurodyn[plot])."""
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise ImportError("the plot needs matplotlib: pip install 'neurodyn[plot]'") from None
-        fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
-        with np.errstate(all="ignore"):
-            logc = np.log(self.chi_1)
-        lim = np.nanmax(np.abs(logc)) if np.any(np.isfinite(logc)) else 1.0
-        mesh = ax.pcolormesh(self.sigma_w2, self.sigma_b2, logc, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="auto")
-        fig.colorbar(mesh, ax=ax, label=r"$\ln \chi_1$")
-        if np.any(np.isfinite(logc)) and np.nanmin(logc) < 0 < np.nanmax(logc):
-            ax.contour(self.sigma_w2, self.sigma_b2, logc, levels=[0.0], colors="k", linewidths=1.5)
-        if len(self.critical_line):
-            ax.plot(self.critical_line[:, 0], self.critical_line[:, 1], "k--", lw=1, label=r"$\chi_1 = 1$")
-            ax.legend(loc="upper left")
-        for label, sel in (("ordered", self.chi_1 < 1), ("chaotic", self.chi_1 > 1)):
-            if np.any(sel):
-                iy, ix = np.argwhere(sel)[len(np.argwhere(sel)) // 2]
-                ax.text(self.sigma_w2[ix], self.sigma_b2[iy], label, ha="center", va="center",
-                        fontsize=11, bbox=dict(facecolor="white", alpha=0.7, edgecolor="none"))
-        ax.set_xlabel(r"$\sigma_w^2$")
-        ax.set_ylabel(r"$\sigma_b^2$")
-        ax.set_title(f"{self.activation}: order-to-chaos phase diagram")
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
 
 
 def phase_diagram(f: CompiledLaws, sigma_w2, sigma_b2, progress=None) -> PhaseDiagram:
@@ -598,18 +567,3 @@ def phase_diagram(f: CompiledLaws, sigma_w2, sigma_b2, progress=None) -> PhaseDi
         worst = max(worst, abs(float(sol.checked["chi_1"].value) - chi_1[iy, ix]))
     report(1.0)
     return PhaseDiagram(f.activation.name, sw, sb, qv, chi_1, line, worst)
-
-
-def text_progress(stream=sys.stderr):
-    """A minimal progress bar on a terminal (silent when the stream is not a TTY)."""
-    if not getattr(stream, "isatty", lambda: False)():
-        return None
-
-    def show(frac):
-        bar = "#" * int(30 * frac)
-        stream.write(f"\r[{bar:<30s}] {100 * frac:5.1f}%")
-        if frac >= 1:
-            stream.write("\n")
-        stream.flush()
-
-    return show
