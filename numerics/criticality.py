@@ -229,12 +229,13 @@ class CriticalPoint:
     slope_V: Estimate | None = None
     chi_2_note: str = ""
     fold_sigma_w2: Estimate | None = None
+    branch: str = "attracting"  # or "marginal" (V'(q*) = 1: q* = 0 attracting from above, see critical_point)
 
     def to_json(self) -> dict:
         out = {"activation": self.activation, "sigma_b2": {"value": self.sigma_b2, "error": "0"},
                "dps": self.dps, "sigma_w2": self.sigma_w2.to_json(), "q_star": self.q_star.to_json(),
                "chi_2": None if self.chi_2 is None else self.chi_2.to_json(), "chi_1": {"value": "1", "error": "0"},
-               "branch": "attracting"}
+               "branch": self.branch}
         if self.slope_V is not None:
             out["slope_V"] = self.slope_V.to_json()
         if self.chi_2 is None:
@@ -252,7 +253,7 @@ class CriticalPoint:
                 f"q_star   = {self.q_star}",
                 f"chi_2    = {self.chi_2 if self.chi_2 is not None else 'undefined (' + self.chi_2_note + ')'}"]
         if self.slope_V is not None:
-            rows.append(f"V'(q*)   = {self.slope_V}  (attracting branch)")
+            rows.append(f"V'(q*)   = {self.slope_V}  ({self.branch} branch)")
         if self.note:
             rows.append(self.note)
         return "\n".join(rows)
@@ -414,8 +415,21 @@ def critical_point(f: CompiledLaws, sigma_b2, dps: int = 30, q_range=(1e-8, 1e6)
             sw2_est = Estimate(sw2, b0.error * sw2**2, dps)
             q0 = Estimate(mpmath.mpf(0), mpmath.mpf(0), dps)
             chi_2, why = _chi_2_at(f, q0, sw2_est, dps)
+            # V'(0) = sigma_w2 phi'(0)^2 = chi_1(0) = 1: marginal; it attracts when V(q) < q just above 0
+            slope = f.evaluate(["chi_par"], 0, sw2, 0, dps=dps + GUARD_DIGITS)["chi_par"]
+            small = mpmath.mpf(10) ** (-(dps // 4 + 2))
+            v_small = f.evaluate(["q_map"], small, sw2, 0, dps=dps + GUARD_DIGITS)["q_map"]
+            gap = v_small.value - small
+            if gap > v_small.error:
+                raise ConvergenceError(
+                    f"no critical point of {name} at sigma_b2 = 0: chi_1(0) = 1 at sigma_w2 = "
+                    f"{mpmath.nstr(sw2, 12)} but q* = 0 repels (V(q) > q just above 0)")
+            how = ("V(q) < q just above 0, so it attracts from above and q approaches 0 algebraically"
+                   if -gap > v_small.error else "V(q) - q vanishes to working precision just above 0")
             return CriticalPoint(name, str(sigma_b2), sw2_est, q0, chi_2, dps, chi_2_note=why,
-                                 note="q* = 0: the critical point is marginal (phi(0) = 0, sigma_b2 = 0)")
+                                 slope_V=Estimate(slope.value, slope.error, dps), branch="marginal",
+                                 note=f"q* = 0: the critical point is marginal (phi(0) = 0, sigma_b2 = 0; "
+                                      f"V'(0) = 1; {how})")
     found, repelling = [], []
     for i in brackets:
         attracting_grid = vslope[i] < 1 or vslope[i + 1] < 1
