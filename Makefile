@@ -1,4 +1,4 @@
-# Set-up and the two entry points. Each target creates .venv if missing and installs into it.
+# Set-up and the entry points. Each target creates .venv if missing and installs into it.
 PYTHON ?= python3
 VENV   := .venv
 # exact SymPy/mpmath for the byte-for-byte gallery test (users may install newer ones)
@@ -6,7 +6,7 @@ CONSTRAINTS := .ci/constraints.txt
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench gallery example clean
+.PHONY: demo test test-all bench gallery example clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ demo: $(STAMP)
 	$(BIN)/neurodyn derive tanh
 	$(BIN)/neurodyn fixed-point tanh --sigma-w2 2.25 --sigma-b2 0.05 --dps 50
 
+# the everyday suite: tests marked slow (finite networks, long scans, nested quadratures) deselected
 test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+# everything, slow tests included: what CI runs (.ci/run)
+test-all: $(STAMP)
 	$(BIN)/python -m pytest
 
 gallery: $(STAMP)

@@ -25,7 +25,6 @@ it); the generic solver is :mod:`neurodyn.numerics.solve`.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
 
 import mpmath
@@ -230,12 +229,13 @@ class CriticalPoint:
     slope_V: Estimate | None = None
     chi_2_note: str = ""
     fold_sigma_w2: Estimate | None = None
+    branch: str = "attracting"  # or "marginal" (V'(q*) = 1: q* = 0 attracting from above, see critical_point)
 
     def to_json(self) -> dict:
         out = {"activation": self.activation, "sigma_b2": {"value": self.sigma_b2, "error": "0"},
                "dps": self.dps, "sigma_w2": self.sigma_w2.to_json(), "q_star": self.q_star.to_json(),
                "chi_2": None if self.chi_2 is None else self.chi_2.to_json(), "chi_1": {"value": "1", "error": "0"},
-               "branch": "attracting"}
+               "branch": self.branch}
         if self.slope_V is not None:
             out["slope_V"] = self.slope_V.to_json()
         if self.chi_2 is None:
@@ -253,7 +253,7 @@ class CriticalPoint:
                 f"q_star   = {self.q_star}",
                 f"chi_2    = {self.chi_2 if self.chi_2 is not None else 'undefined (' + self.chi_2_note + ')'}"]
         if self.slope_V is not None:
-            rows.append(f"V'(q*)   = {self.slope_V}  (attracting branch)")
+            rows.append(f"V'(q*)   = {self.slope_V}  ({self.branch} branch)")
         if self.note:
             rows.append(self.note)
         return "\n".join(rows)
@@ -415,8 +415,21 @@ def critical_point(f: CompiledLaws, sigma_b2, dps: int = 30, q_range=(1e-8, 1e6)
             sw2_est = Estimate(sw2, b0.error * sw2**2, dps)
             q0 = Estimate(mpmath.mpf(0), mpmath.mpf(0), dps)
             chi_2, why = _chi_2_at(f, q0, sw2_est, dps)
+            # V'(0) = sigma_w2 phi'(0)^2 = chi_1(0) = 1: marginal; it attracts when V(q) < q just above 0
+            slope = f.evaluate(["chi_par"], 0, sw2, 0, dps=dps + GUARD_DIGITS)["chi_par"]
+            small = mpmath.mpf(10) ** (-(dps // 4 + 2))
+            v_small = f.evaluate(["q_map"], small, sw2, 0, dps=dps + GUARD_DIGITS)["q_map"]
+            gap = v_small.value - small
+            if gap > v_small.error:
+                raise ConvergenceError(
+                    f"no critical point of {name} at sigma_b2 = 0: chi_1(0) = 1 at sigma_w2 = "
+                    f"{mpmath.nstr(sw2, 12)} but q* = 0 repels (V(q) > q just above 0)")
+            how = ("V(q) < q just above 0, so it attracts from above and q approaches 0 algebraically"
+                   if -gap > v_small.error else "V(q) - q vanishes to working precision just above 0")
             return CriticalPoint(name, str(sigma_b2), sw2_est, q0, chi_2, dps, chi_2_note=why,
-                                 note="q* = 0: the critical point is marginal (phi(0) = 0, sigma_b2 = 0)")
+                                 slope_V=Estimate(slope.value, slope.error, dps), branch="marginal",
+                                 note=f"q* = 0: the critical point is marginal (phi(0) = 0, sigma_b2 = 0; "
+                                      f"V'(0) = 1; {how})")
     found, repelling = [], []
     for i in brackets:
         attracting_grid = vslope[i] < 1 or vslope[i + 1] < 1
@@ -500,36 +513,6 @@ class PhaseDiagram:
                 "method": "float64: E[phi^2], E[phi'^2] tabulated on a log grid of q and interpolated; "
                           "q* by vectorized iteration and Newton; chi_1 = 1 line from the q*-parametrisation"}
 
-    def plot(self, path):
-        """A PNG of log chi_1 with the chi_1 = 1 line (needs matplotlib: pip install neurodyn[plot])."""
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise ImportError("the plot needs matplotlib: pip install 'neurodyn[plot]'") from None
-        fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
-        with np.errstate(all="ignore"):
-            logc = np.log(self.chi_1)
-        lim = np.nanmax(np.abs(logc)) if np.any(np.isfinite(logc)) else 1.0
-        mesh = ax.pcolormesh(self.sigma_w2, self.sigma_b2, logc, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="auto")
-        fig.colorbar(mesh, ax=ax, label=r"$\ln \chi_1$")
-        if np.any(np.isfinite(logc)) and np.nanmin(logc) < 0 < np.nanmax(logc):
-            ax.contour(self.sigma_w2, self.sigma_b2, logc, levels=[0.0], colors="k", linewidths=1.5)
-        if len(self.critical_line):
-            ax.plot(self.critical_line[:, 0], self.critical_line[:, 1], "k--", lw=1, label=r"$\chi_1 = 1$")
-            ax.legend(loc="upper left")
-        for label, sel in (("ordered", self.chi_1 < 1), ("chaotic", self.chi_1 > 1)):
-            if np.any(sel):
-                iy, ix = np.argwhere(sel)[len(np.argwhere(sel)) // 2]
-                ax.text(self.sigma_w2[ix], self.sigma_b2[iy], label, ha="center", va="center",
-                        fontsize=11, bbox=dict(facecolor="white", alpha=0.7, edgecolor="none"))
-        ax.set_xlabel(r"$\sigma_w^2$")
-        ax.set_ylabel(r"$\sigma_b^2$")
-        ax.set_title(f"{self.activation}: order-to-chaos phase diagram")
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
 
 
 def phase_diagram(f: CompiledLaws, sigma_w2, sigma_b2, progress=None) -> PhaseDiagram:
@@ -598,18 +581,3 @@ def phase_diagram(f: CompiledLaws, sigma_w2, sigma_b2, progress=None) -> PhaseDi
         worst = max(worst, abs(float(sol.checked["chi_1"].value) - chi_1[iy, ix]))
     report(1.0)
     return PhaseDiagram(f.activation.name, sw, sb, qv, chi_1, line, worst)
-
-
-def text_progress(stream=sys.stderr):
-    """A minimal progress bar on a terminal (silent when the stream is not a TTY)."""
-    if not getattr(stream, "isatty", lambda: False)():
-        return None
-
-    def show(frac):
-        bar = "#" * int(30 * frac)
-        stream.write(f"\r[{bar:<30s}] {100 * frac:5.1f}%")
-        if frac >= 1:
-            stream.write("\n")
-        stream.flush()
-
-    return show

@@ -282,11 +282,30 @@ def _call_np(fn, xs, m):
     return [np.broadcast_to(np.asarray(o, dtype=float), xs.shape) for o in out][:m]
 
 
+#: Variances per block of :func:`expect_np`: the node arrays of one block stay small
+#: (256 variances x ~5000 nodes x 8 bytes = 10 MB an array), whatever the caller's array.
+NP_BLOCK = 256
+
+
 def expect_np(bundle: IntegrandBundle, v):
-    """Float64 ``E_z[f_i(sqrt(v) z)]`` for an array ``v``: (values, errors), arrays of shape (m, *v.shape)."""
+    """Float64 ``E_z[f_i(sqrt(v) z)]`` for an array ``v``: (values, errors), arrays of shape (m, *v.shape).
+
+    Large arrays are done in blocks of :data:`NP_BLOCK` variances, so memory does not grow with them.
+    """
     v = np.asarray(v, dtype=float)
     if np.any(v < 0) or not np.all(np.isfinite(v)):
         raise NotDefinedError("a Gaussian expectation needs finite variances >= 0")
+    if v.size <= NP_BLOCK:
+        return _expect_np_block(bundle, v)
+    flat = v.reshape(-1)
+    parts = [_expect_np_block(bundle, flat[i:i + NP_BLOCK]) for i in range(0, flat.size, NP_BLOCK)]
+    m = len(bundle)
+    vals = np.concatenate([p[0] for p in parts], axis=-1).reshape((m,) + v.shape)
+    errs = np.concatenate([p[1] for p in parts], axis=-1).reshape((m,) + v.shape)
+    return vals, errs
+
+
+def _expect_np_block(bundle: IntegrandBundle, v):
     m = len(bundle)
     s = np.sqrt(v)[..., None]
     if bundle.smooth:

@@ -99,7 +99,7 @@ def test_rebuild_and_check_in_a_scratch_package_folder(user_cache, monkeypatch):
 
 
 def test_committed_catalogue_cache_is_complete_and_fresh():
-    """Fails until `python -m neurodyn.theory.cache --rebuild` is run and its files committed."""
-    run = subprocess.run([sys.executable, "-m", "neurodyn.theory.cache", "--check"],
+    """Fails until `neurodyn cache --rebuild` is run and its files committed."""
+    run = subprocess.run([sys.executable, "-m", "neurodyn", "cache", "--check"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

@@ -151,9 +151,9 @@ def test_numerics_holds_no_application_code():
     numerics = ROOT / "numerics"
     assert not [p.name for p in numerics.glob("*.py") if p.stem.startswith("cli") or p.stem in ("document",
                                                                                                   "__main__")]
-    for path in numerics.glob("*.py"):
+    for path in [*numerics.glob("*.py"), *(ROOT / "theory").rglob("*.py")]:
         text = path.read_text()
-        for word in ("argparse", "neurodyn.cli", "neurodyn.reports"):
+        for word in ("argparse", "matplotlib", "neurodyn.cli", "neurodyn.reports"):
             assert word not in text, (path.name, word)
 
 

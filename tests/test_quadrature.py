@@ -133,3 +133,24 @@ def test_one_input_error_estimate_covers_true_error(dps):
     (val,), (err,) = expect_mp(IntegrandBundle([TANH ** 2]), v, dps)
     with mpmath.workdps(60):
         assert abs(val - ref) <= err <= mpmath.mpf(10) ** -dps
+
+
+def test_float64_expectations_of_many_variances_use_bounded_memory():
+    """issue 9: the phase diagram peaked at 1.2 GB (one node array per variance, all at once)."""
+    import tracemalloc
+
+    import numpy as np
+
+    from cache import compiled
+
+    f = compiled("tanh")
+    qs = np.geomspace(1e-9, 1e5, 4001)
+    f.evaluate(["q_map", "chi_1"], qs[:10], 1.0, 0.0)        # compile outside the measurement
+    tracemalloc.start()
+    try:
+        out = f.evaluate(["q_map", "chi_1"], qs, 1.0, 0.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out["q_map"].shape == qs.shape and np.all(np.isfinite(out["chi_1"]))
+    assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MiB"

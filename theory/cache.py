@@ -9,8 +9,8 @@ any change to the derivation code makes every entry a miss (a *stale* entry).
 Two places, and only these two, are ever read:
 
 * the package's own folder ``derived_laws/`` (committed entries for the
-  catalogue, written by ``python -m neurodyn.theory.cache --rebuild``;
-  ``--check`` exits 1 when an entry is stale or missing);
+  catalogue, written by ``neurodyn cache --rebuild``;
+  ``neurodyn cache --check`` exits 1 when an entry is stale or missing);
 * the user cache, ``$XDG_CACHE_HOME/neurodyn/derived_laws`` (default
   ``~/.cache/neurodyn/derived_laws``), for the user's own expressions, written
   by :func:`store`; only files owned by the user and writable by no one else
@@ -25,7 +25,6 @@ True
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import hashlib
@@ -33,7 +32,6 @@ import importlib.metadata
 import json
 import os
 import pickle
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +45,7 @@ from .errors import ActivationError, NeurodynError
 from .laws import LAWS, Laws, derive_uncached
 from .parse import parse_number
 
-__all__ = ["load", "store", "rebuild", "check", "key", "source_digest", "PACKAGE_DIR", "user_dir", "main"]
+__all__ = ["load", "store", "rebuild", "check", "key", "source_digest", "PACKAGE_DIR", "user_dir"]
 
 _THEORY = Path(__file__).resolve().parent
 #: The folder of the committed catalogue entries (package data).
@@ -240,34 +238,3 @@ def check() -> list[str]:
         if path.name not in expected:
             problems.append(f"{path.name}: stale file")
     return problems
-
-
-def main(argv=None) -> int:
-    """``python -m neurodyn.theory.cache --rebuild [NAME ...] | --check``."""
-    parser = argparse.ArgumentParser(prog="python -m neurodyn.theory.cache",
-                                     description="The committed derivation cache of the catalogue.")
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--rebuild", action="store_true", help="derive the catalogue entries afresh")
-    mode.add_argument("--check", action="store_true", help="exit 1 when an entry is stale or missing")
-    parser.add_argument("names", nargs="*", help="catalogue names to rebuild (default: all)")
-    args = parser.parse_args(argv)
-    if args.check:
-        if args.names:
-            parser.error("--check takes no names")
-        problems = check()
-        if problems:
-            print(f"derivation cache: {len(problems)} problem(s): {'; '.join(problems)}; "
-                  "run `python -m neurodyn.theory.cache --rebuild`", file=sys.stderr)
-            return 1
-        print(f"derivation cache: all {len(_catalogue())} catalogue entries fresh")
-        return 0
-    try:
-        rebuild(args.names or None, out=sys.stdout)
-    except NeurodynError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -47,7 +47,7 @@ from .symbols import Theta, c, d, q, q11, q12, q22, q_star, sigma_b2, sigma_w2, 
 from .tactics import TACTICS, expect2, expect_product, tidy
 
 __all__ = ["derive_uncached", "Law", "Laws", "LawSpec", "LAWS", "law", "unregister_law", "Derivation",
-           "describe_method", "LAW_NAMES", "SINGLE_INPUT", "TWO_INPUT", "DERIVE_SECONDS"]
+           "describe_method", "LAW_NAMES", "LAW_GROUPS", "law_names", "SINGLE_INPUT", "TWO_INPUT", "DERIVE_SECONDS"]
 
 #: Default time budget of a whole derivation, seconds.
 DERIVE_SECONDS = 25.0
@@ -140,7 +140,8 @@ class LawSpec:
     ``variables`` are the names of the law's own arguments (``("q",)``;
     ``("q11", "q12", "q22")``; ``("c",)``), ``at`` the names of the point it is
     taken at (``("q_star",)``); every law also takes ``sigma_w2`` and ``sigma_b2``.
-    ``build(derivation) -> Law``.
+    ``build(derivation) -> Law``. ``group`` says where the law is shown: one of
+    :data:`LAW_GROUPS` (``derive``'s sections, the documents' sections).
     """
 
     name: str
@@ -149,6 +150,7 @@ class LawSpec:
     variables: tuple
     at: tuple
     build: Callable
+    group: str = "single-input"
 
     @property
     def single_input(self) -> bool:
@@ -159,15 +161,26 @@ class LawSpec:
 #: Every registered law by name, in the order they are derived and shown.
 LAWS: dict = {}
 
+#: The groups laws are shown in, in order: one input's length, two inputs, the signal manifold's geometry.
+LAW_GROUPS = ("single-input", "two-input", "geometry")
 
-def law(name: str, text: str, tex: str, *, title: str, variables: tuple, at: tuple = ()):
+
+def law(name: str, text: str, tex: str, *, title: str, variables: tuple, at: tuple = (), group: str | None = None):
     """Register the decorated builder as the law ``name`` (one registry entry).
 
-    ``text`` and ``tex`` are its left-hand side in plain text and LaTeX.
+    ``text`` and ``tex`` are its left-hand side in plain text and LaTeX; ``group``
+    (one of :data:`LAW_GROUPS`) defaults to ``single-input`` for a law of ``q``
+    alone and ``two-input`` otherwise.
     """
+    variables, at = tuple(variables), tuple(at)
+    if group is None:
+        group = "single-input" if variables == ("q",) and not at else "two-input"
+    if group not in LAW_GROUPS:
+        raise ValueError(f"law {name}: group must be one of {LAW_GROUPS}, got {group!r}")
+
     def register(build: Callable) -> Callable:
         notation = Notation(text, tex)
-        LAWS[name] = LawSpec(name, notation, title, tuple(variables), tuple(at), build)
+        LAWS[name] = LawSpec(name, notation, title, variables, at, build, group)
         register_notation(name, notation)
         return build
     return register
@@ -401,6 +414,18 @@ def _ntk_map(d: Derivation) -> Law:
 
 
 #: The law names in the order they are derived and shown (the standard laws).
-LAW_NAMES = tuple(LAWS)
-SINGLE_INPUT = tuple(name for name in LAWS if LAWS[name].single_input)
-TWO_INPUT = tuple(name for name in LAWS if not LAWS[name].single_input)
+def law_names(group: str | None = None) -> tuple:
+    """The names of the registered laws (of one of :data:`LAW_GROUPS`), in registry order.
+
+    >>> law_names("single-input")
+    ('q_map', 'chi_par', 'chi_1', 'chi_2')
+    """
+    if group is not None and group not in LAW_GROUPS:
+        raise ValueError(f"group must be one of {LAW_GROUPS}, got {group!r}")
+    return tuple(name for name, spec in LAWS.items() if group is None or spec.group == group)
+
+
+# the laws registered in this module (later modules may register more: use law_names())
+LAW_NAMES = law_names()
+SINGLE_INPUT = law_names("single-input")
+TWO_INPUT = law_names("two-input")
