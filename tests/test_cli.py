@@ -263,7 +263,8 @@ def test_phase_diagram_files_csv_and_permissions(tmp_path):
     assert data["sigma_w2"][0] == 0.5
 
 
-@pytest.mark.parametrize("activation", ["relu", "x*tanh(log(1+exp(x)))", "tanh"])
+@pytest.mark.parametrize("activation", ["relu", pytest.param("x*tanh(log(1+exp(x)))", marks=pytest.mark.slow),
+                                        "tanh"])
 def test_phase_labels_sit_inside_their_regions(activation):
     """The label of each region is on a grid cell of that region (ReLU and mish put them elsewhere before)."""
     import numpy as np
@@ -322,6 +323,7 @@ def test_c_map_grid_writes_csv_json_png(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "c.json", "c.png"]
 
 
+@pytest.mark.slow
 def test_c_map_grid_at_high_precision_agrees_with_float64():
     r = run("c-map", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--c", "-1:1:5", "--dps", "25",
             "--json")
