@@ -100,3 +100,19 @@ def test_derive_in_a_worker_thread_keeps_its_closed_forms():
     assert laws.q_map.closed and laws.q_map.expr == sigma_w2 * q / 2 + sigma_b2
     assert laws.c_map.closed and laws.chi_1.closed
     assert not any("main thread" in n for law in laws for n in law.notes)
+
+
+def test_an_exception_inside_sympy_fails_only_that_tactic():
+    """issue 7 §4: any SymPy exception inside one tactic means that tactic failed, not the derivation."""
+    from neurodyn.theory.expectation import GaussianExpectation as E
+    from neurodyn.theory.tactics import Problem, Tactic, run_tactics, tactic
+
+    def broken(problem):
+        raise sympy.PolynomialError("an input SymPy cannot handle")
+
+    bad = Tactic("broken", "a tactic that meets a SymPy error", frozenset({1, 2}), broken)
+    problem = Problem(x**3, x, q, q, q, inputs=1)
+    result = run_tactics([bad, tactic("gaussian-exponential")], problem, lambda value: None, E(x**4, q),
+                         seconds=5, deadline=None)
+    assert result.closed and result.value == 3 * q**2 and result.tactic == "gaussian-exponential"
+    assert any(n.startswith("broken: failed inside SymPy (PolynomialError") for n in result.notes)

@@ -95,9 +95,10 @@ def run_tactics(tactics, problem: Problem, verify, unevaluated, *, seconds: floa
 
     A closed form is accepted only after ``verify(value)`` (skipped for an exact
     tactic); the first accepted wins. When none does, the result is ``unevaluated``
-    with a note per tactic saying why it failed. Any error of the project's own
-    (:class:`~neurodyn.theory.errors.NeurodynError`) inside a tactic or its check
-    means that the tactic failed.
+    with a note per tactic saying why it failed. Any error inside a tactic or its
+    check, the project's own (:class:`~neurodyn.theory.errors.NeurodynError`) or one
+    raised inside SymPy on an input it cannot handle, means that the tactic failed,
+    never the derivation.
     """
     notes = []
     for tactic in tactics:
@@ -117,6 +118,9 @@ def run_tactics(tactics, problem: Problem, verify, unevaluated, *, seconds: floa
             # the project's own error inside a tactic (e.g. a budget running out in a helper
             # that turns it into an ActivationError) means this tactic failed, not the derivation
             notes.append(f"{name}: {exc}")
+            continue
+        except Exception as exc:           # noqa: BLE001 - SymPy raises many types on odd input
+            notes.append(f"{name}: failed inside SymPy ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
             continue
         return ExpectationResult(value, True, name, tuple(steps), tuple(notes))
     return ExpectationResult(unevaluated, False, "unevaluated",
