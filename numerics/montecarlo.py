@@ -205,8 +205,12 @@ def simulate_jets(activation, sigma_w2, sigma_b2=0.0, *, q0, dim: int = 1, layer
         idx = range(start, min(start + batch, networks))
         state = np.stack([_initial_state(streams[i], width, dim, q0, c0, pairs) for i in idx])
         for l in range(layers + 1):
-            _record(state, dim, pairs, width, l, g_all[idx.start:idx.stop], pt_all[idx.start:idx.stop],
-                    None if K_all is None else K_all[idx.start:idx.stop])
+            try:
+                _record(state, dim, pairs, width, l, g_all[idx.start:idx.stop], pt_all[idx.start:idx.stop],
+                        None if K_all is None else K_all[idx.start:idx.stop])
+            except np.linalg.LinAlgError:
+                raise NotDefinedError(f"the image of the manifold under {activation.name} is degenerate at "
+                                      f"layer {l} (singular metric): its curvature is not defined") from None
             if l < layers:
                 X = _layer_input(state, dim, pairs, phi, d1, d2)
                 state = _propagate(X, [streams[i] for i in idx], sw2, sb2, method)

@@ -237,6 +237,12 @@ def test_bad_input(kwargs, match):
         simulate_jets(catalog.get("tanh"), 2.0, 0.1, **args)
 
 
+def test_degenerate_image_is_not_defined():
+    """A constant activation collapses the manifold to a point: a clear error, not nan."""
+    with pytest.raises(NotDefinedError, match="singular metric"):
+        simulate_jets(Activation.parse("1 + 0*x"), 2.0, 0.1, q0=1.0, layers=2, width=10, networks=2)
+
+
 def test_memory_estimate_counts_the_weight_matrix():
     assert memory_estimate(200_000, 1, 2, 2) > 8 * 200_000**2
     assert memory_estimate(200_000, 1, 2, 2, method="gram") < 10**9
