@@ -90,6 +90,27 @@ class JetSample:
     per_network: dict = field(repr=False)   # name -> array (networks, layers + 1, ...)
     measured: dict = field(repr=False)      # name -> Measured
 
+    def compare(self, theory: dict, names=None) -> list[dict]:
+        """Rows ``{"quantity", "l", "width", "theory", "mean", "stderr", "z"}`` for states 1..layers.
+
+        ``theory`` maps a quantity name to its values at states 0..layers (e.g. the
+        mean-field recursions); ``names`` defaults to the quantities both sides have.
+
+        >>> from neurodyn.theory.catalog import get
+        >>> run = simulate_jets(get("tanh"), 2.0, 0.1, q0=1.0, layers=1, width=50, networks=4, seed=0)
+        >>> sorted(run.compare({"q": [1.0, 1.0]})[0])
+        ['l', 'mean', 'quantity', 'stderr', 'theory', 'width', 'z']
+        """
+        names = [n for n in theory if n in self.measured] if names is None else list(names)
+        rows = []
+        for name in names:
+            m = self.measured[name]
+            z = m.z(theory[name])
+            for l in range(1, self.settings["layers"] + 1):
+                rows.append(dict(quantity=name, l=l, width=self.settings["width"], theory=float(theory[name][l]),
+                                 mean=float(m.mean[l]), stderr=float(m.stderr[l]), z=float(z[l])))
+        return rows
+
     def table(self, names=("q", "metric", "conformality", "Hsq", "trHsq", "Rbar", "c", "d")) -> str:
         """A plain-text table: one row per state, ``mean +- stderr`` per quantity."""
         names = [n for n in names if n in self.measured]

@@ -68,13 +68,8 @@ def test_recursion_helper_matches_docs_values():
 # -- comparisons -----------------------------------------------------------------------
 def compare(run, theory, names):
     """Rows (quantity, layer, theory, mean, stderr, z) for layers 1..L."""
-    rows = []
-    for name in names:
-        m = run.measured[name]
-        z = m.z(theory[name])
-        for l in range(1, run.settings["layers"] + 1):
-            rows.append((name, l, float(theory[name][l]), float(m.mean[l]), float(m.stderr[l]), float(z[l])))
-    return rows
+    return [(r["quantity"], r["l"], r["theory"], r["mean"], r["stderr"], r["z"])
+            for r in run.compare(theory, names)]
 
 
 def format_rows(label, rows):
