@@ -187,6 +187,21 @@ def test_smoke_small_network():
             assert np.all(m.bootstrap[1:] < 3 * m.stderr[1:]) and np.all(m.stderr[1:] < 3 * m.bootstrap[1:])
 
 
+def test_gram_sampler_matches_explicit_weights_at_small_width():
+    """Both samplers are exact in distribution: at width 40 (far from mean field) the means and the
+    network-to-network spreads of the per-network statistics agree (two-sample z, sd ratio)."""
+    act = catalog.get("tanh")
+    runs = [simulate_jets(act, 2.0, 0.1, q0=1.2, dim=2, layers=3, width=40, networks=3000, seed=seed,
+                          method=method) for method, seed in (("weights", 31), ("gram", 32))]
+    for name in ("q", "metric", "c", "d", "Hsq"):
+        a, b = (r.measured[name] for r in runs)
+        z = (a.mean[1:] - b.mean[1:]) / np.hypot(a.stderr[1:], b.stderr[1:])
+        assert np.all(np.abs(z) < 3.5), (name, z)
+    for name in ("q", "metric"):
+        sa, sb = (r.measured[name].stderr[1:] for r in runs)
+        assert np.all(np.abs(sa / sb - 1) < 0.1), (name, sa / sb)
+
+
 def test_same_seed_same_networks_any_batch():
     act = catalog.get("tanh")
     a = simulate_jets(act, 2.0, 0.1, q0=1.0, dim=1, layers=2, width=50, networks=6, seed=3, batch=6)
