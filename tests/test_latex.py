@@ -77,7 +77,8 @@ def test_sympy_latex_and_repr_latex():
 # ---------------------------------------------------------------------------------------------
 # The document
 # ---------------------------------------------------------------------------------------------
-SECTIONS = ("\\section{Network model and conventions}", "\\section{The activation}", "\\section{The laws}",
+SECTIONS = ("\\section{Network model and conventions}", "\\section{The activation}",
+            "\\section{The laws of one input}", "\\section{The laws of two inputs}",
             "\\section{Numbers at $\\sigma_w^2 = 2$, $\\sigma_b^2 = 0.05$}", "\\section{Provenance}")
 
 
@@ -100,6 +101,21 @@ def test_document_structure(erf_document):
     v = versions()
     assert f"neurodyn {v['neurodyn']}, SymPy {v['sympy']}, mpmath {v['mpmath']}" in tex
     assert "\\texttt{neurodyn document erf -o erf.tex}" in tex
+
+
+def test_document_has_a_section_per_group_of_the_registry(erf_document):
+    """Each group of LAW_GROUPS with registered laws is a section holding its laws; empty groups are left out."""
+    from neurodyn.theory.laws import LAW_GROUPS, LAWS, law_names
+    from neurodyn.theory.notation import group_title
+
+    tex = erf_document
+    for group in LAW_GROUPS:
+        heading = "\\section{" + group_title(group) + "}"
+        assert (heading in tex) == bool(law_names(group)), group
+        for name in law_names(group):
+            start = tex.index(heading)
+            end = tex.index("\\section{", start + 1)
+            assert f"\\subsection{{${LAWS[name].notation.tex}$: {LAWS[name].title}}}" in tex[start:end], name
 
 
 def test_document_shows_prices_derivation(erf_document):
@@ -365,7 +381,7 @@ def test_document_layout():
     headings = re.findall(r"^\\(?:sub)?section\{", body, re.M)
     assert headings and len(re.findall(r"^\\keepwithnext\n\\(?:sub)?section\{", body, re.M)) == len(headings)
     # phi, phi', phi'' in one display (no gaps between them)
-    activation = body[body.index("\\section{The activation}"):body.index("\\section{The laws}")]
+    activation = body[body.index("\\section{The activation}"):body.index("\\section{The laws of one input}")]
     assert activation.count("\\begin{align*}") == 1
     assert all(lhs in activation for lhs in ("\\phi(x) &=", "\\phi'(x) &=", "\\phi''(x) &="))
     # the prose typesets its mathematics: no Python syntax
