@@ -168,13 +168,63 @@ def test_numbers_table_has_c_star_and_the_critical_point(erf_document):
     assert "the chaotic phase" in table
 
 
+def _display_lines(tex):
+    """The lines of an align* display, without the environment and the line ends."""
+    lines = tex.splitlines()
+    assert lines[0] == "\\begin{align*}" and lines[-1] == "\\end{align*}"
+    return [line.removesuffix(" \\\\") for line in lines[1:-1]]
+
+
+def _content(tex):
+    """A display's mathematics without its layout (alignment, indentation, line breaks, continuation dots)."""
+    body = " ".join(_display_lines(tex))
+    body = body.replace("&=", "=")
+    for layout in ("&", "\\quad", "\\cdot"):
+        body = body.replace(layout, " ")
+    body = body.replace("\\Bigl", "\\left").replace("\\Bigr", "\\right")
+    return " ".join(body.split())
+
+
 def test_long_displays_break_into_balanced_lines():
     law = derive(catalog.get("mish")).chi_par
     tex = display_latex("\\chi_{\\parallel}(q)", law.expr)
-    lines = tex.splitlines()[1:-1]
+    lines = _display_lines(tex)
     assert len(lines) > 2 and all(line.startswith("&\\quad ") for line in lines[1:])
     assert tex.count("\\Bigl") == tex.count("\\Bigr") > 0
-    assert tex.count("\\left") == tex.count("\\right")
+    for line in lines:                                 # a \left ... \right pair never spans lines
+        assert line.count("\\left") == line.count("\\right"), line
+
+
+def test_a_sum_breaks_between_its_terms_never_inside_a_factor():
+    """Theta' of tanh: a term that fits on a line stays whole (it broke inside (1 - tanh^2) before)."""
+    from neurodyn.theory.latex import law_symbol
+
+    law = derive(catalog.get("tanh")).ntk_map
+    tex = display_latex(law_symbol("ntk_map"), law.expr)
+    lines = _display_lines(tex)
+    assert len(lines) >= 3 and "\\Bigl" not in tex and "\\times" not in tex
+    assert lines[0] == "&\\Theta'(q_{11}, q_{12}, q_{22}, \\Theta) ="           # a long left side stands alone
+    assert all(re.match(r"&\\quad [+-] ", line) for line in lines[2:])          # each break is between terms
+    assert ("\\left(1 - \\tanh^{2}{\\left(u_{1} \\right)}\\right) \\left(1 - \\tanh^{2}{\\left(u_{2} \\right)}\\right)"
+            in lines[1])
+    assert _content(tex) == " ".join(("\\Theta'(q_{11}, q_{12}, q_{22}, \\Theta) = " + sympy.latex(law.expr)).split())
+
+
+def test_a_product_breaks_between_its_factors_with_a_dot():
+    q = sympy.Symbol("q")
+    factors = [sum(q**k / (k + 1) for k in range(j, j + 4)) for j in (0, 3, 6)]
+    expr = sympy.Mul(*factors, evaluate=False)
+    tex = display_latex("V(q)", expr, width=40)
+    lines = _display_lines(tex)
+    assert len(lines) == 3 and "\\Bigl" not in tex                     # every factor fits: none is broken
+    assert all(line.startswith("&\\quad \\quad \\cdot \\left(") for line in lines[1:])
+    for line in lines:
+        assert line.count("\\left") == line.count("\\right"), line
+    assert _content(tex) == " ".join(("V(q) = " + sympy.latex(expr)).split())
+
+
+def test_a_short_display_is_one_line():
+    assert display_latex("V(q)", sympy.Symbol("q") + 1) == "\\begin{align*}\nV(q) &= q + 1\n\\end{align*}"
 
 
 def test_text_is_escaped():

@@ -215,22 +215,22 @@ def _two_input_rows(fp) -> list:
     rows = []
     for label, est, name in ((r"c^*", fp.c_star, "c_star"), (r"\chi_c(c^*)", fp.chi_c_star, "chi_c_star"),
                              (r"\xi_c", fp.xi_c, "xi_c")):
-        if est is None:
-            why = fp.notes.get(name, "not defined")
-            rows.append(f"{_math(label)} & \\multicolumn{{2}}{{l}}{{undefined: {text_latex(why)}}} \\\\")
+        if est is None:                   # why: in the notes below the table (a long reason would widen it)
+            rows.append(f"{_math(label)} & \\multicolumn{{2}}{{l}}{{undefined (see below)}} \\\\")
         else:
             rows.append(f"{_math(label)} & {_number(est)} & {_error(est)} \\\\")
     return rows
 
 
-def _critical_row(compiled, sb2) -> list:
-    """The critical sigma_w2 at sigma_b2 (or why there is none)."""
+def _critical_row(compiled, sb2) -> tuple:
+    """The critical sigma_w2 at sigma_b2 as a table row, and why there is none (a sentence below the table)."""
     label = rf"\sigma_w^2 \text{{ at criticality }} (\sigma_b^2 = {sb2})"
     try:
         cp = critical_point(compiled, sb2, dps=DPS)
     except NeurodynError as exc:
-        return [f"{_math(label)} & \\multicolumn{{2}}{{l}}{{none: {text_latex(_first_line(exc))}}} \\\\"]
-    return [f"{_math(label)} & {_number(cp.sigma_w2)} & {_error(cp.sigma_w2)} \\\\"]
+        return ([f"{_math(label)} & \\multicolumn{{2}}{{l}}{{none (see below)}} \\\\"],
+                "No critical point: " + prose_latex(_first_line(exc)) + ".")
+    return [f"{_math(label)} & {_number(cp.sigma_w2)} & {_error(cp.sigma_w2)} \\\\"], None
 
 
 def _first_line(exc) -> str:
@@ -256,7 +256,8 @@ def _numbers_section(laws: Laws, point) -> list:
             table.append(f"{_math(label)} & \\multicolumn{{2}}{{l}}{{undefined (see below)}} \\\\")
         else:
             table.append(f"{_math(label)} & {_number(est)} & {_error(est)} \\\\")
-    table += _two_input_rows(fp) + _critical_row(compiled, sb2)
+    critical_rows, no_critical = _critical_row(compiled, sb2)
+    table += _two_input_rows(fp) + critical_rows
     out.append("\n".join(table + [r"\end{tabular}", r"\end{center}"]))
     facts = [f"The fixed point is {'stable' if fp.stable else 'not stable'}"
              + (" and marginal" if fp.marginal else "")
@@ -266,7 +267,13 @@ def _numbers_section(laws: Laws, point) -> list:
                       "chaotic": "Here $\\chi_1 > 1$: the chaotic phase.",
                       "critical": "Here $\\chi_1 = 1$: the critical line."}[fp.phase])
     for name, why in sorted(fp.notes.items()):
-        facts.append(f"{text_latex(name)}: {text_latex(why)}.")
+        facts.append(f"{text_latex(name)}: {prose_latex(why)}.")
+    for label, est, name in ((r"c^*", fp.c_star, "c_star"), (r"\chi_c(c^*)", fp.chi_c_star, "chi_c_star"),
+                             (r"\xi_c", fp.xi_c, "xi_c")):
+        if est is None and name not in fp.notes:
+            facts.append(f"{_math(label)} is not defined here.")
+    if no_critical:
+        facts.append(no_critical)
     out.append(" ".join(facts))
     return out
 
@@ -285,6 +292,7 @@ def render(laws: Laws, name: str, command: str, point=STANDARD_POINT) -> str:
         r"\usepackage{amsmath}",
         r"\usepackage{amssymb}",
         r"\allowdisplaybreaks",
+        r"\emergencystretch=3em",                 # a long word (a reference, a formula) need not overflow its line
         # a heading starts a new page when fewer than about 8 lines are left below it (no package needed)
         r"\newcommand{\keepwithnext}{\par\vspace{0pt plus 8\baselineskip}\penalty-200"
         r"\vspace{0pt plus -8\baselineskip}}",
