@@ -156,7 +156,10 @@ def test_document_without_fixed_point_says_so():
     numbers = tex[tex.index("\\section{Numbers"):tex.index("\\section{Provenance}")]
     assert "\\begin{tabular}" not in numbers and "no fixed point the engine could confirm" in numbers
     assert "grows without bound" in numbers
-    assert "$\\chi_2(q)$ is not defined: phi' jumps at a kink" in tex
+    assert "$\\chi_2(q)$ is not defined: $\\phi'$ jumps at a kink" in tex
+    assert "$\\mathbb{E}[{\\phi''}^2]$ is infinite" in tex
+    assert "at $\\sigma_w^2=2.5$, $\\sigma_b^2=0.05$" in numbers           # the engine's message, typeset
+    assert_no_ascii_mathematics(tex[tex.index("\\begin{document}"):])
 
 
 def test_numbers_table_has_c_star_and_the_critical_point(erf_document):
@@ -437,3 +440,24 @@ def test_document_layout():
     # the prose typesets its mathematics: no Python syntax
     assert "**" not in body and "x**k" not in body
     assert "$x^k e^{\\text{quadratic}}$" in body and "factor $\\tanh" in body
+    assert_no_ascii_mathematics(body)
+
+
+def assert_no_ascii_mathematics(body):
+    """The prose outside $...$ writes no quantity in ASCII (sigma_w2, chi_1, E[phi''^2], ~, >=)."""
+    prose = re.sub(r"\\begin\{align\*\}.*?\\end\{align\*\}|\\\[.*?\\\]|\$[^$]*\$|\\texttt\{[^}]*\}", "", body,
+                   flags=re.S)
+    for ascii_math in ("sigma\\_", "chi\\_", "xi\\_", "phi", "q*", "\\textasciicircum", "\\textasciitilde",
+                       "\\textgreater", "\\textless"):
+        assert ascii_math not in prose, (ascii_math, prose[max(0, prose.find(ascii_math) - 200):][:400])
+
+
+def test_engine_messages_are_typeset():
+    """leaky_relu at the standard point: chi_2 undefined, no critical point (a long message): all typeset,
+    and the long reason stands below the numbers table rather than widening it."""
+    tex = document(catalog.get("leaky_relu"))
+    body = tex[tex.index("\\begin{document}"):]
+    assert_no_ascii_mathematics(body)
+    assert "$\\sigma_w^2 \\text{ at criticality } (\\sigma_b^2 = 0.05)$ & \\multicolumn{2}{l}{none (see below)}" in body
+    assert "No critical point: no critical point of leaky\\_relu at $\\sigma_b^2 = 0.05$" in body
+    assert "$\\mathbb{E}[{\\phi''}^2]$ is infinite" in body

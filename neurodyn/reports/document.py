@@ -140,7 +140,38 @@ def prose_latex(text: str) -> str:
 
 def _plain(text: str) -> str:
     parts = text.split(_GAUSSIAN_EXPONENTIAL)
-    return r"$x^k e^{\text{quadratic}}$".join(text_latex(part) for part in parts)
+    return r"$x^k e^{\text{quadratic}}$".join(_symbols_latex(part) for part in parts)
+
+
+# The engine's messages write its quantities in ASCII ("sigma_w2 ~ 2.3", "E[phi''^2]", "V'(q*) > 1"):
+# a run of such symbols, joined by relations to symbols or numbers, is typeset as mathematics.
+_SYMBOL = (r"(?:chi_c_star|[qc]_star|V'\((?:q\*?|c)\)|sigma_[wb]2(?:\(q\*\))?|chi_(?:par|[12c])|xi_[qc]|phi'{0,2}(?:\^\d)?"
+           r"|(?<![\w*])[qc]\*|(?<!\w)q0(?!\w)|E\[[^\]\s]*(?: [^\]\s]*)?\](?:\^\d)?|-?1/ln\|[^|\s]+\|)")
+_NUMBER = r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])"
+_RELATION = r"\s*(?:>=|<=|=|<|>|~)\s*"
+_SYMBOL_RUN = re.compile(rf"(?<![\w\\]){_SYMBOL}(?:{_RELATION}(?:{_SYMBOL}|{_NUMBER}))*")
+_SYMBOL_TEX = [(re.compile(r"(?<!\\)" + pattern), tex) for pattern, tex in (      # in order; never a command again
+    (r"chi_c_star", r"\\chi_c(c^*)"), (r"([qc])_star", r"\1^*"), (r"sigma_([wb])2", r"\\sigma_\1^2"),
+    (r"chi_par", r"\\chi_{\\parallel}"), (r"chi_([12c])", r"\\chi_\1"), (r"xi_([qc])", r"\\xi_\1"),
+    (r"(phi'*)\^(\d)", r"{\1}^\2"), (r"phi", r"\\phi"), (r"([qc])\*", r"\1^*"), (r"q0", "q_0"),
+    (r"E\[", r"\\mathbb{E}["), (r"ln\|", r"\\ln|"), (r">=", r"\\geq "), (r"<=", r"\\leq "), (r"~", r"\\approx "))]
+
+
+def _symbols_latex(text: str) -> str:
+    r"""Plain ``text`` for LaTeX, the engine's quantities in it typeset as mathematics.
+
+    >>> print(_symbols_latex("phi' jumps, so E[phi''^2] is infinite; chi_1 = 1 at sigma_w2 ~ 2.5 (V'(q*) > 1)"))
+    $\phi'$ jumps, so $\mathbb{E}[{\phi''}^2]$ is infinite; $\chi_1 = 1$ at $\sigma_w^2 \approx 2.5$ ($V'(q^*) > 1$)
+    """
+    out, at = [], 0
+    for m in _SYMBOL_RUN.finditer(text):
+        math = m.group(0)
+        for pattern, tex in _SYMBOL_TEX:
+            math = pattern.sub(tex, math)
+        out += [text_latex(text[at:m.start()]), _math(re.sub(" +", " ", math))]
+        at = m.end()
+    out.append(text_latex(text[at:]))
+    return "".join(out)
 
 
 def _note(note: str) -> str:
@@ -175,7 +206,7 @@ def _law_section(law) -> list:
     title = spec.title if spec is not None else ""
     out = [r"\subsection{" + _math(lhs) + (f": {title}" if title else "") + "}"]
     if not law.defined:
-        out.append(f"{_math(lhs)} is not defined: {text_latex(law.note)}.")
+        out.append(f"{_math(lhs)} is not defined: {prose_latex(law.note)}.")
         return out
     out.append(display_latex(lhs, law.expr))
     method = describe_method(law.tactic)
@@ -245,7 +276,7 @@ def _numbers_section(laws: Laws, point) -> list:
         fp = fixed_point(compiled, sw2, sb2, dps=DPS, two_input=True)
     except NeurodynError as exc:
         out.append("The length map has no fixed point the engine could confirm here: "
-                   + text_latex(_first_line(exc)) + ".")
+                   + prose_latex(_first_line(exc)) + ".")
         return out
     rows = [(r"q^*", fp.q_star), (r"\chi_{\parallel}(q^*) = V'(q^*)", fp.chi_par),
             (r"\chi_1(q^*)", fp.chi_1), (r"\chi_2(q^*)", fp.chi_2), (r"\xi_q", fp.xi_q)]
@@ -267,7 +298,7 @@ def _numbers_section(laws: Laws, point) -> list:
                       "chaotic": "Here $\\chi_1 > 1$: the chaotic phase.",
                       "critical": "Here $\\chi_1 = 1$: the critical line."}[fp.phase])
     for name, why in sorted(fp.notes.items()):
-        facts.append(f"{text_latex(name)}: {prose_latex(why)}.")
+        facts.append(f"{prose_latex(name)}: {prose_latex(why)}.")
     for label, est, name in ((r"c^*", fp.c_star, "c_star"), (r"\chi_c(c^*)", fp.chi_c_star, "chi_c_star"),
                              (r"\xi_c", fp.xi_c, "xi_c")):
         if est is None and name not in fp.notes:
