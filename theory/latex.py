@@ -292,14 +292,19 @@ def _pack(chunks: list, width: float, first_width: float, joiner) -> list:
     return lines
 
 
-def _term_lines(expr, printer: LatexPrinter, width: float, first_width: float, depth: int) -> list:
-    """A sum: its terms, a line break only between them (the sign starts the new line)."""
+def _term_lines(expr, printer: LatexPrinter, width: float, first_width: float, depth: int,
+                shallow: bool = False) -> list:
+    """A sum: its terms, a line break only between them (the sign starts the new line);
+    ``shallow``: every term whole."""
     chunks = []
     for i, term in enumerate(printer._as_ordered_terms(expr)):
         sign = "" if i == 0 else "+"
         if i and term.could_extract_minus_sign():
             sign, term = "-", -term
-        lines = _lines(term, printer, width, (first_width if i == 0 else width) - 2, depth)
+        if shallow:
+            lines = _single(term, printer, width, depth)
+        else:
+            lines = _lines(term, printer, width, (first_width if i == 0 else width) - 2, depth)
         chunks.append([(sign, lines[0][1], lines[0][2]), *lines[1:]])
     return _pack(chunks, width, first_width, lambda sep: f" {sep} " if sep else " ")
 
@@ -330,9 +335,11 @@ def _factors(expr, printer: LatexPrinter, width: float):
     return scale, factors
 
 
-def _factor_lines(expr, printer: LatexPrinter, width: float, first_width: float, depth: int) -> list:
+def _factor_lines(expr, printer: LatexPrinter, width: float, first_width: float, depth: int,
+                  shallow: bool = False) -> list:
     r"""A product too wide for a line: a line break only between its factors (``\cdot`` starts the
-    new line); a factor is broken inside only when it alone is wider than a whole line."""
+    new line); a factor is broken inside only when it alone is wider than a whole line (never
+    when ``shallow``)."""
     scale, factors = _factors(expr, printer, width)
     if not factors:
         return _single(expr, printer, width, depth)
@@ -346,7 +353,7 @@ def _factor_lines(expr, printer: LatexPrinter, width: float, first_width: float,
         if brackets:
             tex = r"\left(" + tex + r"\right)"
         room = (first_width - _width(opening)) if i == 0 else width
-        if _width(tex) <= width or not _splittable(factor):
+        if shallow or _width(tex) <= width or not _splittable(factor):
             lines = [("", tex, depth + (i > 0))]
         else:
             lines = _lines(factor, printer, width - _NESTING, room - _NESTING, depth + 1 + (i > 0))
@@ -363,7 +370,14 @@ def _lines(expr, printer: LatexPrinter, width: float, first_width: float, depth:
     else the factors of a product, and inside a factor (a sum in brackets, an expectation's
     integrand) only when that factor alone is wider than a line. What cannot be broken stays whole."""
     tex = printer.doprint(expr)
-    if _width(tex) <= width or not _splittable(expr):
+    if _width(tex) <= first_width or not _splittable(expr):
+        return _single(expr, printer, width, depth)
+    if _width(tex) <= width:
+        # it fits a line of its own but not what is left of this one: break at its top level only
+        if expr.is_Add:
+            return _term_lines(expr, printer, width, first_width, depth, shallow=True)
+        if expr.is_Mul:
+            return _factor_lines(expr, printer, width, first_width, depth, shallow=True)
         return _single(expr, printer, width, depth)
     if expr.is_Add:
         return _term_lines(expr, printer, width, first_width, depth)

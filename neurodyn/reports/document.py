@@ -281,7 +281,8 @@ def _numbers_section(laws: Laws, point) -> list:
     rows = [(r"q^*", fp.q_star), (r"\chi_{\parallel}(q^*) = V'(q^*)", fp.chi_par),
             (r"\chi_1(q^*)", fp.chi_1), (r"\chi_2(q^*)", fp.chi_2), (r"\xi_q", fp.xi_q)]
     out.append(f"Computed by the engine at {DPS} significant digits, each with a bound on its absolute error.")
-    table = [r"\begin{center}", r"\begin{tabular}{lll}", r"quantity & value & error bound \\ \hline"]
+    table = [r"\begin{center}", r"\small", r"\begin{tabular}{@{}lll@{}}",      # 30 digits and a label: fits the page
+             r"quantity & value & error bound \\ \hline"]
     for label, est in rows:
         if est is None:
             table.append(f"{_math(label)} & \\multicolumn{{2}}{{l}}{{undefined (see below)}} \\\\")
