@@ -363,6 +363,8 @@ def render(laws: Laws, name: str, command: str, point=STANDARD_POINT) -> str:
     out += ["\n".join(provenance), r"\end{document}"]
     head, body = out[0], "\n\n".join(out[1:])
     body = re.sub(r"^(\\(?:sub)?section\{)", r"\\keepwithnext\n\1", body, flags=re.M)
+    # a heading right below another stays with it (LaTeX keeps them together; a \keepwithnext would part them)
+    body = re.sub(r"^(\\section\{.*\}\n\n)\\keepwithnext\n", r"\1", body, flags=re.M)
     return head + "\n\n" + body + "\n"
 
 
