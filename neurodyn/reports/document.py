@@ -145,8 +145,8 @@ def _plain(text: str) -> str:
 
 # The engine's messages write its quantities in ASCII ("sigma_w2 ~ 2.3", "E[phi''^2]", "V'(q*) > 1"):
 # a run of such symbols, joined by relations to symbols or numbers, is typeset as mathematics.
-_SYMBOL = (r"(?:chi_c_star|[qc]_star|V'\((?:q\*?|c)\)|sigma_[wb]2(?:\(q\*\))?|chi_(?:par|[12c])|xi_[qc]|phi'{0,2}(?:\^\d)?"
-           r"|(?<![\w*])[qc]\*|(?<!\w)q0(?!\w)|E\[[^\]\s]*(?: [^\]\s]*)?\](?:\^\d)?|-?1/ln\|[^|\s]+\|)")
+_SYMBOL = (r"(?:chi_c_star|[qc]_star|V'\((?:q\*?|c)\)|sigma_[wb]2(?:\(q\*\))?|chi_(?:par|[12c])|xi_[qc]"
+           r"|phi'{0,2}(?:\^\d)?|(?<![\w*])[qc]\*|(?<!\w)q0(?!\w)|E\[[^\]\s]*(?: [^\]\s]*)?\](?:\^\d)?|-?1/ln\|[^|\s]+\|)")
 _NUMBER = r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])"
 _RELATION = r"\s*(?:>=|<=|=|<|>|~)\s*"
 _SYMBOL_RUN = re.compile(rf"(?<![\w\\]){_SYMBOL}(?:{_RELATION}(?:{_SYMBOL}|{_NUMBER}))*")
