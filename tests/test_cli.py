@@ -104,6 +104,7 @@ def test_a_law_registered_later_shows_in_derive_latex_and_document():
         assert len(toy) == 1 and toy[0]["group"] == "geometry" and toy[0]["closed_form"]
         assert sympy.sympify(toy[0]["expr"]) == 3 * sympy.Symbol("sigma_w2")
         assert json.loads(cli("derive", "linear", "--all", "--json"))["laws"][-1]["law"] == "toy_geometry"
+        assert "g_{\\mathrm{toy}}(q) &= 3 \\sigma_w^2" in cli("derive", "linear", "--geometry", "--latex")
         tex = cli("latex", "linear")
         assert "g_{\\mathrm{toy}}(q) &= 3 \\sigma_w^2" in tex
         assert cli("latex", "linear", "--law", "toy_geometry") == "g_{\\mathrm{toy}}(q) = 3 \\sigma_w^2\n"

@@ -50,7 +50,8 @@ def run(args, out) -> int:
         return 0
     if args.latex:
         print(r"% " + f"{act.name}: " + act.latex(), file=out)
-        print(laws_latex([law for _, members in shown for law in members]), file=out)
+        chosen = [law for _, members in shown for law in members]
+        print(laws_latex(chosen) if chosen else f"% no {', '.join(groups)} laws are registered", file=out)
         return 0
     print(f"{act.name}: phi(x) = {act.expr}", file=out)
     for group, members in shown:
