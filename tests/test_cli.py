@@ -60,6 +60,64 @@ def test_derive_relu_chi2_undefined():
     assert r.returncode == 0 and "chi_2(q) = not defined" in r.stdout
 
 
+def cli(*argv) -> str:
+    """``neurodyn ARGV`` in this process (so laws registered by the test are seen); its output."""
+    from neurodyn.cli import main
+
+    out = io.StringIO()
+    assert main(list(argv), out=out) == 0
+    return out.getvalue()
+
+
+def test_derive_groups_come_from_the_registry():
+    from neurodyn.theory.laws import LAW_GROUPS, law_names
+
+    data = json.loads(cli("derive", "erf", "--two-input", "--json"))
+    assert [row["law"] for row in data["laws"]] == list(law_names("two-input"))
+    assert {row["group"] for row in data["laws"]} == {"two-input"} and data["groups"] == ["two-input"]
+    data = json.loads(cli("derive", "erf", "--all", "--json"))
+    assert [row["law"] for row in data["laws"]] == [n for g in LAW_GROUPS for n in law_names(g)]
+    assert data["groups"] == [g for g in LAW_GROUPS if law_names(g)]       # empty groups are left out
+    text = cli("derive", "erf", "--all")
+    assert "# The laws of one input (single-input)" in text and "# The laws of two inputs (two-input)" in text
+    assert run("derive", "erf", "--all", "--two-input").returncode == 2        # one group at a time, or all
+
+
+def test_a_law_registered_later_shows_in_derive_latex_and_document():
+    """A law registered at run time (here in the geometry group) appears everywhere, with no other edit."""
+    import sympy
+
+    from neurodyn.theory.laws import Law, law, unregister_law
+
+    @law("toy_geometry", "g_toy(q)", r"g_{\mathrm{toy}}(q)", title="a toy law of the geometry group",
+         variables=("q",), group="geometry")
+    def _toy(d):
+        chi_1 = d.law("chi_1")
+        return Law("toy_geometry", 3 * chi_1.expr, chi_1.closed, "composition")
+
+    try:
+        text = cli("derive", "linear", "--geometry")
+        assert "g_toy(q) = 3*sigma_w2" in text and "V(q)" not in text
+        assert "g_toy" not in cli("derive", "linear") and "g_toy" not in cli("derive", "linear", "--two-input")
+        data = json.loads(cli("derive", "linear", "--geometry", "--json"))
+        toy = [row for row in data["laws"] if row["law"] == "toy_geometry"]
+        assert len(toy) == 1 and toy[0]["group"] == "geometry" and toy[0]["closed_form"]
+        assert sympy.sympify(toy[0]["expr"]) == 3 * sympy.Symbol("sigma_w2")
+        assert json.loads(cli("derive", "linear", "--all", "--json"))["laws"][-1]["law"] == "toy_geometry"
+        assert "g_{\\mathrm{toy}}(q) &= 3 \\sigma_w^2" in cli("derive", "linear", "--geometry", "--latex")
+        tex = cli("latex", "linear")
+        assert "g_{\\mathrm{toy}}(q) &= 3 \\sigma_w^2" in tex
+        assert cli("latex", "linear", "--law", "toy_geometry") == "g_{\\mathrm{toy}}(q) = 3 \\sigma_w^2\n"
+        doc = cli("document", "linear", "--sigma-w2", "0.5")
+        heading = "\\section{The geometry of the signal manifold}"
+        law_heading = "\\subsection{$g_{\\mathrm{toy}}(q)$: a toy law of the geometry group}"
+        assert doc.index("\\section{The laws of two inputs}") < doc.index(heading) < doc.index(law_heading)
+        assert doc.index(law_heading) < doc.index("\\section{Numbers")
+        assert "g_{\\mathrm{toy}}(q) &= 3 \\sigma_w^2" in doc
+    finally:
+        unregister_law("toy_geometry")
+
+
 def test_fixed_point_json():
     r = run("fixed-point", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--dps", "50", "--json")
     assert r.returncode == 0, r.stderr

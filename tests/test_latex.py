@@ -77,7 +77,8 @@ def test_sympy_latex_and_repr_latex():
 # ---------------------------------------------------------------------------------------------
 # The document
 # ---------------------------------------------------------------------------------------------
-SECTIONS = ("\\section{Network model and conventions}", "\\section{The activation}", "\\section{The laws}",
+SECTIONS = ("\\section{Network model and conventions}", "\\section{The activation}",
+            "\\section{The laws of one input}", "\\section{The laws of two inputs}",
             "\\section{Numbers at $\\sigma_w^2 = 2$, $\\sigma_b^2 = 0.05$}", "\\section{Provenance}")
 
 
@@ -100,6 +101,21 @@ def test_document_structure(erf_document):
     v = versions()
     assert f"neurodyn {v['neurodyn']}, SymPy {v['sympy']}, mpmath {v['mpmath']}" in tex
     assert "\\texttt{neurodyn document erf -o erf.tex}" in tex
+
+
+def test_document_has_a_section_per_group_of_the_registry(erf_document):
+    """Each group of LAW_GROUPS with registered laws is a section holding its laws; empty groups are left out."""
+    from neurodyn.theory.laws import LAW_GROUPS, LAWS, law_names
+    from neurodyn.theory.notation import group_title
+
+    tex = erf_document
+    for group in LAW_GROUPS:
+        heading = "\\section{" + group_title(group) + "}"
+        assert (heading in tex) == bool(law_names(group)), group
+        for name in law_names(group):
+            start = tex.index(heading)
+            end = tex.index("\\section{", start + 1)
+            assert f"\\subsection{{${LAWS[name].notation.tex}$: {LAWS[name].title}}}" in tex[start:end], name
 
 
 def test_document_shows_prices_derivation(erf_document):
@@ -140,7 +156,10 @@ def test_document_without_fixed_point_says_so():
     numbers = tex[tex.index("\\section{Numbers"):tex.index("\\section{Provenance}")]
     assert "\\begin{tabular}" not in numbers and "no fixed point the engine could confirm" in numbers
     assert "grows without bound" in numbers
-    assert "$\\chi_2(q)$ is not defined: phi' jumps at a kink" in tex
+    assert "$\\chi_2(q)$ is not defined: $\\phi'$ jumps at a kink" in tex
+    assert "$\\mathbb{E}[{\\phi''}^2]$ is infinite" in tex
+    assert "at $\\sigma_w^2=2.5$, $\\sigma_b^2=0.05$" in numbers           # the engine's message, typeset
+    assert_no_ascii_mathematics(tex[tex.index("\\begin{document}"):])
 
 
 def test_numbers_table_has_c_star_and_the_critical_point(erf_document):
@@ -152,13 +171,63 @@ def test_numbers_table_has_c_star_and_the_critical_point(erf_document):
     assert "the chaotic phase" in table
 
 
+def _display_lines(tex):
+    """The lines of an align* display, without the environment and the line ends."""
+    lines = tex.splitlines()
+    assert lines[0] == "\\begin{align*}" and lines[-1] == "\\end{align*}"
+    return [line.removesuffix(" \\\\") for line in lines[1:-1]]
+
+
+def _content(tex):
+    """A display's mathematics without its layout (alignment, indentation, line breaks, continuation dots)."""
+    body = " ".join(_display_lines(tex))
+    body = body.replace("&=", "=")
+    for layout in ("&", "\\quad", "\\cdot"):
+        body = body.replace(layout, " ")
+    body = body.replace("\\Bigl", "\\left").replace("\\Bigr", "\\right")
+    return " ".join(body.split())
+
+
 def test_long_displays_break_into_balanced_lines():
     law = derive(catalog.get("mish")).chi_par
     tex = display_latex("\\chi_{\\parallel}(q)", law.expr)
-    lines = tex.splitlines()[1:-1]
+    lines = _display_lines(tex)
     assert len(lines) > 2 and all(line.startswith("&\\quad ") for line in lines[1:])
     assert tex.count("\\Bigl") == tex.count("\\Bigr") > 0
-    assert tex.count("\\left") == tex.count("\\right")
+    for line in lines:                                 # a \left ... \right pair never spans lines
+        assert line.count("\\left") == line.count("\\right"), line
+
+
+def test_a_sum_breaks_between_its_terms_never_inside_a_factor():
+    """Theta' of tanh: a term that fits on a line stays whole (it broke inside (1 - tanh^2) before)."""
+    from neurodyn.theory.latex import law_symbol
+
+    law = derive(catalog.get("tanh")).ntk_map
+    tex = display_latex(law_symbol("ntk_map"), law.expr)
+    lines = _display_lines(tex)
+    assert len(lines) >= 3 and "\\Bigl" not in tex and "\\times" not in tex
+    assert lines[0] == "&\\Theta'(q_{11}, q_{12}, q_{22}, \\Theta) ="           # a long left side stands alone
+    assert all(re.match(r"&\\quad [+-] ", line) for line in lines[2:])          # each break is between terms
+    assert ("\\left(1 - \\tanh^{2}{\\left(u_{1} \\right)}\\right) \\left(1 - \\tanh^{2}{\\left(u_{2} \\right)}\\right)"
+            in lines[1])
+    assert _content(tex) == " ".join(("\\Theta'(q_{11}, q_{12}, q_{22}, \\Theta) = " + sympy.latex(law.expr)).split())
+
+
+def test_a_product_breaks_between_its_factors_with_a_dot():
+    q = sympy.Symbol("q")
+    factors = [sum(q**k / (k + 1) for k in range(j, j + 4)) for j in (0, 3, 6)]
+    expr = sympy.Mul(*factors, evaluate=False)
+    tex = display_latex("V(q)", expr, width=40)
+    lines = _display_lines(tex)
+    assert len(lines) == 3 and "\\Bigl" not in tex                     # every factor fits: none is broken
+    assert all(line.startswith("&\\quad \\quad \\cdot \\left(") for line in lines[1:])
+    for line in lines:
+        assert line.count("\\left") == line.count("\\right"), line
+    assert _content(tex) == " ".join(("V(q) = " + sympy.latex(expr)).split())
+
+
+def test_a_short_display_is_one_line():
+    assert display_latex("V(q)", sympy.Symbol("q") + 1) == "\\begin{align*}\nV(q) &= q + 1\n\\end{align*}"
 
 
 def test_text_is_escaped():
@@ -361,13 +430,38 @@ def test_document_standard_deviation_replaces_the_default_variance():
 def test_document_layout():
     tex = document(catalog.get("tanh"), sigma_w2="2.25", sigma_b2="0.05")
     body = tex[tex.index("\\begin{document}"):]
-    # every heading is kept with what follows it
+    # every heading is kept with what follows it: \keepwithnext before it, or right below a section's heading
+    # (LaTeX keeps the two together; a \keepwithnext between them was a place to break the page)
     headings = re.findall(r"^\\(?:sub)?section\{", body, re.M)
-    assert headings and len(re.findall(r"^\\keepwithnext\n\\(?:sub)?section\{", body, re.M)) == len(headings)
+    kept = re.findall(r"^\\keepwithnext\n\\(?:sub)?section\{", body, re.M)
+    below = re.findall(r"^\\section\{.*\}\n\n\\subsection\{", body, re.M)
+    assert headings and len(kept) + len(below) == len(headings) and len(below) >= 2
+    assert not re.search(r"^\\section\{.*\}\n\n\\keepwithnext", body, re.M)
     # phi, phi', phi'' in one display (no gaps between them)
-    activation = body[body.index("\\section{The activation}"):body.index("\\section{The laws}")]
+    activation = body[body.index("\\section{The activation}"):body.index("\\section{The laws of one input}")]
     assert activation.count("\\begin{align*}") == 1
     assert all(lhs in activation for lhs in ("\\phi(x) &=", "\\phi'(x) &=", "\\phi''(x) &="))
     # the prose typesets its mathematics: no Python syntax
     assert "**" not in body and "x**k" not in body
     assert "$x^k e^{\\text{quadratic}}$" in body and "factor $\\tanh" in body
+    assert_no_ascii_mathematics(body)
+
+
+def assert_no_ascii_mathematics(body):
+    """The prose outside $...$ writes no quantity in ASCII (sigma_w2, chi_1, E[phi''^2], ~, >=)."""
+    prose = re.sub(r"\\begin\{align\*\}.*?\\end\{align\*\}|\\\[.*?\\\]|\$[^$]*\$|\\texttt\{[^}]*\}", "", body,
+                   flags=re.S)
+    for ascii_math in ("sigma\\_", "chi\\_", "xi\\_", "phi", "q*", "\\textasciicircum", "\\textasciitilde",
+                       "\\textgreater", "\\textless"):
+        assert ascii_math not in prose, (ascii_math, prose[max(0, prose.find(ascii_math) - 200):][:400])
+
+
+def test_engine_messages_are_typeset():
+    """leaky_relu at the standard point: chi_2 undefined, no critical point (a long message): all typeset,
+    and the long reason stands below the numbers table rather than widening it."""
+    tex = document(catalog.get("leaky_relu"))
+    body = tex[tex.index("\\begin{document}"):]
+    assert_no_ascii_mathematics(body)
+    assert "$\\sigma_w^2 \\text{ at criticality } (\\sigma_b^2 = 0.05)$ & \\multicolumn{2}{l}{none (see below)}" in body
+    assert "No critical point: no critical point of leaky\\_relu at $\\sigma_b^2 = 0.05$" in body
+    assert "$\\mathbb{E}[{\\phi''}^2]$ is infinite" in body

@@ -8,16 +8,24 @@ Symbols print as the papers write them (``\sigma_w^2``, ``q^*``, ``\chi_1``,
 >>> print(law_latex(derive(catalog.get("sin")).chi_1))
 \chi_1(q) = \sigma_w^2 \left(\frac{1}{2} + \frac{e^{- 2 q}}{2}\right)
 
-A display too wide for a page is broken at its sums and products, inside
-brackets that may span lines (``\Bigl( ... \Bigr)``), for an ``align*``
-environment; exact rationals too long to read are rounded for display
+A display too wide for a page is broken at the outermost level that makes it
+fit: between the terms of a sum, else between the factors of a product (the new
+line starts with ``\cdot``), and inside a bracket only when it alone is wider
+than a line; exact rationals too long to read are rounded for display
 (:func:`expr_latex`):
 
 >>> from neurodyn.theory.symbols import q
->>> print(display_latex("V(q)", sum(q**k / (k + 1) for k in range(8)), width=20))
+>>> print(display_latex("V(q)", sum(q**k / (k + 1) for k in range(8)), width=28))
 \begin{align*}
 V(q) &= \frac{q^{7}}{8} + \frac{q^{6}}{7} + \frac{q^{5}}{6} + \frac{q^{4}}{5} \\
 &\quad + \frac{q^{3}}{4} + \frac{q^{2}}{3} + \frac{q}{2} + 1
+\end{align*}
+>>> print(display_latex("V(q)", sympy.exp(q) * (1 + q**2) * sum(q**k / (k + 1) for k in range(8)), width=30))
+\begin{align*}
+V(q) &= e^{q} \left(q^{2} + 1\right) \\
+&\quad \quad \cdot \Bigl(\frac{q^{7}}{8} + \frac{q^{6}}{7} + \frac{q^{5}}{6} \\
+&\quad \quad \quad + \frac{q^{4}}{5} + \frac{q^{3}}{4} + \frac{q^{2}}{3} \\
+&\quad \quad \quad + \frac{q}{2} + 1\Bigr)
 \end{align*}
 
 Plain text is escaped for LaTeX text mode, and a sentence written in LaTeX
@@ -45,8 +53,6 @@ __all__ = ["law_latex", "laws_latex", "law_symbol", "display_latex", "expr_latex
 _NESTING = 6
 #: A factor of a broken product at most this wide stays in its leading fraction.
 _SHORT_FACTOR = 8
-#: A line shorter than this is never ended early (the next piece joins it even if too wide).
-_SHORTEST_LINE = 12
 #: An exact rational with more digits (numerator and denominator) is displayed rounded ...
 LONGEST_RATIONAL = 20
 #: ... to this many significant digits, followed by ``\\ldots``.
@@ -225,14 +231,6 @@ def _width(tex: str) -> float:
     return total
 
 
-def _wrap(opening: str, pieces: list, closing: str) -> list:
-    """``pieces`` (pairs of separator and LaTeX) inside ``opening`` ... ``closing``."""
-    (sep, first), *rest = pieces
-    pieces = [(sep, opening + first), *rest]
-    sep, last = pieces[-1]
-    return pieces[:-1] + [(sep, last + closing)]
-
-
 def _splittable(expr) -> bool:
     return (expr.is_Add or expr.is_Mul or hasattr(expr, "in_z") or hasattr(expr, "integrand")
             or (expr.is_Pow and expr.base.is_Add and expr.exp.is_Integer and expr.exp > 1))
@@ -257,12 +255,64 @@ def _expectation_parts(expr, printer: LatexPrinter):
     return None
 
 
-def _product_pieces(expr, printer: LatexPrinter, width: float) -> list:
-    """A product too wide for a line: ``(numbers and short factors)/denominator``, then the long factors.
+# A broken display is a list of lines ``(sep, tex, depth)``: ``sep`` joins the line to the one
+# before it ("" on the first line, "+" or "-" between terms, ``\cdot`` between factors) and
+# ``depth`` is how deeply the line is nested (its indentation).
+def _single(expr, printer: LatexPrinter, width: float, depth: int) -> list:
+    return [("", printer.doprint(expr), depth)]
 
-    A denominator too wide for the leading fraction leaves its long factors as
-    ``1/factor`` pieces of their own.
-    """
+
+def _bracketed(opening: str, lines: list, closing: str) -> list:
+    """``lines`` inside ``opening`` ... ``closing`` (delimiters that may stand on different lines)."""
+    (sep, first, depth), *rest = lines
+    lines = [(sep, opening + first, depth), *rest]
+    sep, last, depth = lines[-1]
+    return lines[:-1] + [(sep, last + closing, depth)]
+
+
+def _pack(chunks: list, width: float, first_width: float, joiner) -> list:
+    """Lines from chunks (each a list of lines): chunks share a line while it has room (the first
+    line of a chunk of several lines too); what follows a chunk of several lines starts a new line."""
+    lines, open_ = [], False
+    for chunk in chunks:
+        (sep, tex, depth), *rest = chunk
+        if lines and open_:
+            room = first_width if len(lines) == 1 else width
+            _, last, last_depth = lines[-1]
+            joined = last + joiner(sep) + tex
+            if _width(joined) <= room:
+                lines[-1] = (lines[-1][0], joined, last_depth)
+                lines += rest
+                open_ = not rest
+                continue
+        if not lines and sep:                      # the first line keeps a leading minus sign
+            chunk = [("", ("- " if sep == "-" else "") + tex, depth), *rest]
+        lines += chunk
+        open_ = not rest
+    return lines
+
+
+def _term_lines(expr, printer: LatexPrinter, width: float, first_width: float, depth: int,
+                shallow: bool = False) -> list:
+    """A sum: its terms, a line break only between them (the sign starts the new line);
+    ``shallow``: every term whole."""
+    chunks = []
+    for i, term in enumerate(printer._as_ordered_terms(expr)):
+        sign = "" if i == 0 else "+"
+        if i and term.could_extract_minus_sign():
+            sign, term = "-", -term
+        if shallow:
+            lines = _single(term, printer, width, depth)
+        else:
+            lines = _lines(term, printer, width, (first_width if i == 0 else width) - 2, depth)
+        chunks.append([(sign, lines[0][1], lines[0][2]), *lines[1:]])
+    return _pack(chunks, width, first_width, lambda sep: f" {sep} " if sep else " ")
+
+
+def _factors(expr, printer: LatexPrinter, width: float):
+    """A product as ``(scale, factors)``: numbers, short factors and the denominator in the
+    leading fraction ``scale``, the long factors after it (a denominator too wide for the
+    fraction leaves its long factors as ``1/factor``)."""
     numerator, denominator = [], []
     for factor in expr.as_ordered_factors():
         if factor.is_Pow and factor.exp.is_Rational and factor.exp.is_negative:
@@ -282,49 +332,66 @@ def _product_pieces(expr, printer: LatexPrinter, width: float) -> list:
     if _width(printer.doprint(scale)) > width / 2:
         factors = [1 / f for f in denominator if not short(f)] + factors
         scale = sympy.Mul(*lead) / sympy.Mul(*[f for f in denominator if short(f)])
+    return scale, factors
+
+
+def _factor_lines(expr, printer: LatexPrinter, width: float, first_width: float, depth: int,
+                  shallow: bool = False) -> list:
+    r"""A product too wide for a line: a line break only between its factors (``\cdot`` starts the
+    new line); a factor is broken inside only when it alone is wider than a whole line (never
+    when ``shallow``)."""
+    scale, factors = _factors(expr, printer, width)
     if not factors:
-        return [("", printer.doprint(expr))]
-    if scale == -1:
-        opening = "- "
-    elif scale == 1:
-        opening = ""
-    else:
+        return _single(expr, printer, width, depth)
+    opening = {-1: "- ", 1: ""}.get(scale, None)
+    if opening is None:
         opening = printer.doprint(scale) + " "
-    out = []
+    chunks = []
     for i, factor in enumerate(factors):
-        parts = _pieces(factor, printer, width - _NESTING)
-        if len(parts) > 1 and factor.is_Add:
-            parts = _wrap(r"\Bigl(", parts, r"\Bigr)")
-        elif printer._needs_mul_brackets(factor, first=not opening and i == 0, last=i == len(factors) - 1):
-            parts = _wrap(r"\left(", parts, r"\right)")
-        out += [(" " if out else "", parts[0][1]), *parts[1:]]
-    return _wrap(opening, out, "")
+        brackets = printer._needs_mul_brackets(factor, first=not opening and i == 0, last=i == len(factors) - 1)
+        tex = printer.doprint(factor)
+        if brackets:
+            tex = r"\left(" + tex + r"\right)"
+        room = (first_width - _width(opening)) if i == 0 else width
+        if shallow or _width(tex) <= width or not _splittable(factor):
+            lines = [("", tex, depth + (i > 0))]
+        else:
+            lines = _lines(factor, printer, width - _NESTING, room - _NESTING, depth + 1 + (i > 0))
+            if brackets:
+                lines = _bracketed(r"\Bigl(", lines, r"\Bigr)")
+        chunks.append([("" if i == 0 else r"\cdot", lines[0][1], depth + (i > 0)), *lines[1:]])
+    chunks[0] = _bracketed(opening, chunks[0], "")
+    return _pack(chunks, width, first_width, lambda sep: " ")
 
 
-def _pieces(expr, printer: LatexPrinter, width: float) -> list:
-    """LaTeX of ``expr`` as (separator, LaTeX) pieces between which a display may break."""
+def _lines(expr, printer: LatexPrinter, width: float, first_width: float, depth: int = 0) -> list:
+    """LaTeX of ``expr`` as lines of about ``width`` characters (``first_width`` left on the first),
+    broken only when it is wider than a whole line, at the outermost level: the terms of a sum,
+    else the factors of a product, and inside a factor (a sum in brackets, an expectation's
+    integrand) only when that factor alone is wider than a line. What cannot be broken stays whole."""
     tex = printer.doprint(expr)
-    if _width(tex) <= width or not _splittable(expr):
-        return [("", tex)]
+    if _width(tex) <= first_width or not _splittable(expr):
+        return _single(expr, printer, width, depth)
+    if _width(tex) <= width:
+        # it fits a line of its own but not what is left of this one: break at its top level only
+        if expr.is_Add:
+            return _term_lines(expr, printer, width, first_width, depth, shallow=True)
+        if expr.is_Mul:
+            return _factor_lines(expr, printer, width, first_width, depth, shallow=True)
+        return _single(expr, printer, width, depth)
     if expr.is_Add:
-        out = []
-        for i, term in enumerate(printer._as_ordered_terms(expr)):
-            sign = "" if i == 0 else " + "
-            if i and term.could_extract_minus_sign():
-                sign, term = " - ", -term
-            (_, first), *rest = _pieces(term, printer, width - _NESTING)
-            out += [(sign, first), *rest]
-        return out
+        return _term_lines(expr, printer, width, first_width, depth)
     if expr.is_Mul:
-        return _product_pieces(expr, printer, width)
+        return _factor_lines(expr, printer, width, first_width, depth)
     if expr.is_Pow:
-        return _wrap(r"\Bigl(", _pieces(expr.base, printer, width - _NESTING),
-                     r"\Bigr)^{" + printer.doprint(expr.exp) + "}")
+        inner = _lines(expr.base, printer, width - _NESTING, first_width - _NESTING, depth + 1)
+        return _bracketed(r"\Bigl(", inner, r"\Bigr)^{" + printer.doprint(expr.exp) + "}")
     parts = _expectation_parts(expr, printer)
     if parts is None:
-        return [("", tex)]
+        return _single(expr, printer, width, depth)
     opening, inner = parts
-    return _wrap(opening, _pieces(inner, printer, width - max(_NESTING, _width(opening) + 2)), r"\Bigr]")
+    nest = max(_NESTING, _width(opening) + 2)
+    return _bracketed(opening, _lines(inner, printer, width - _NESTING, first_width - nest, depth + 1), r"\Bigr]")
 
 
 class AbbreviatedRational(sympy.Symbol):
@@ -368,20 +435,27 @@ def expr_latex(expr) -> str:
 def display_latex(lhs: str, expr, width: float = LINE_WIDTH) -> str:
     r"""``lhs = expr`` as an ``align*`` environment, broken into lines of about ``width`` characters.
 
-    With an empty ``lhs`` the expression alone is shown. Lines break at sums
-    (the sign starts the new line) and between the factors of a product (the
-    new line starts with ``\times``), so every line is valid LaTeX; a single
-    factor wider than ``width`` stays whole.
+    With an empty ``lhs`` the expression alone is shown. A display breaks at the
+    outermost level that makes it fit: between the terms of the sum (the sign
+    starts the new line), else between the top-level factors of a product (the
+    new line starts with ``\cdot``); a factor is broken inside (a sum in
+    ``\Bigl( ... \Bigr)``, an expectation's integrand) only when it alone is wider
+    than a line, and what cannot be broken (a short factor, a bracket that fits,
+    a function's argument) is never broken. Continuation lines are indented by
+    their depth. A long ``lhs`` stands at the left margin and the continuation
+    lines use the whole width.
     """
     printer = LatexPrinter()
-    lines, current = [], ""
-    for sep, tex in _pieces(_shorten(sympy.sympify(expr)), printer, width - _width(lhs)):
-        if _width(current) >= _SHORTEST_LINE and _width(current + sep + tex) > width - _width(lhs):
-            lines.append(current)
-            current = (r"\times " if sep == " " else sep.lstrip()) + tex
-        else:
-            current += sep + tex
-    lines.append(current)
-    first = (lhs + " &= " if lhs else "&") + lines[0]
-    body = " \\\\\n".join([first] + [r"&\quad " + line for line in lines[1:]])
-    return "\\begin{align*}\n" + body + "\n\\end{align*}"
+    expr = _shorten(sympy.sympify(expr))
+    lhs_width = _width(lhs) + 3 if lhs else 0
+    rest = width - lhs_width - 2
+    if lhs_width > width / 4 and _width(printer.doprint(expr)) > rest:
+        # a long left-hand side stands alone on the first line; the lines below have the whole width
+        lines = _lines(expr, printer, width - 4, width - 4)
+        body = ["&" + lhs + " ="] + ["&" + r"\quad " * (depth + 1) + (sep + " " if sep else "") + tex
+                                      for sep, tex, depth in lines]
+    else:
+        lines = _lines(expr, printer, rest, rest)
+        body = [(lhs + " &= " if lhs else "&") + lines[0][1]]
+        body += ["&" + r"\quad " * (depth + 1) + (sep + " " if sep else "") + tex for sep, tex, depth in lines[1:]]
+    return "\\begin{align*}\n" + " \\\\\n".join(body) + "\n\\end{align*}"

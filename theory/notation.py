@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Notation", "LAW_NOTATION", "register_notation", "notation_of"]
+__all__ = ["Notation", "LAW_NOTATION", "register_notation", "notation_of", "GROUP_TITLES", "group_title"]
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,20 @@ def register_notation(name: str, notation: Notation) -> None:
 def notation_of(name: str) -> Notation | None:
     """The notation of the law ``name``, or None when no such law is registered."""
     return LAW_NOTATION.get(name)
+
+
+#: What each group of laws (``neurodyn.theory.laws.LAW_GROUPS``) is called in headings.
+GROUP_TITLES = {
+    "single-input": "The laws of one input",
+    "two-input": "The laws of two inputs",
+    "geometry": "The geometry of the signal manifold",
+}
+
+
+def group_title(group: str) -> str:
+    """The heading of the group of laws ``group`` (any group has one).
+
+    >>> group_title("two-input"), group_title("finite-width")
+    ('The laws of two inputs', 'Finite width')
+    """
+    return GROUP_TITLES.get(group, group.replace("-", " ").capitalize())
