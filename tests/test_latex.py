@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mpmath
 import pytest
 import sympy
 
@@ -162,11 +163,28 @@ def test_document_without_fixed_point_says_so():
     assert_no_ascii_mathematics(tex[tex.index("\\begin{document}"):])
 
 
+def _erf_c_star_independently(sw2="2", sb2="0.05", dps=45):
+    """c*, xi_c of erf from the arcsin kernel (docs/theory.md §10), plain mpmath (not the engine's laws)."""
+    with mpmath.workdps(dps):
+        w, b = mpmath.mpf(sw2), mpmath.mpf(sb2)
+        q = mpmath.findroot(lambda t: w * 2 / mpmath.pi * mpmath.asin(2 * t / (1 + 2 * t)) + b - t, 1)
+        c = mpmath.findroot(lambda u: (w * 2 / mpmath.pi * mpmath.asin(2 * u * q / (1 + 2 * q)) + b) / q - u, 0.4)
+        chi_c = w * 4 / mpmath.pi / mpmath.sqrt((1 + 2 * q) ** 2 - (2 * c * q) ** 2)
+        return c, -1 / mpmath.log(chi_c)
+
+
+def _table_value(table, label):
+    row = table[table.index(label + " & $"):]
+    return mpmath.mpf(row[len(label) + 4:row.index("$", len(label) + 4)])
+
+
 def test_numbers_table_has_c_star_and_the_critical_point(erf_document):
-    """erf at (2, 0.05): c* and xi_c of docs/theory.md §9; critical sigma_w2 of §7.2."""
+    """erf at (2, 0.05): c* and xi_c against the arcsin kernel in plain mpmath; critical sigma_w2 of §7.2."""
     table = erf_document
-    assert "$c^*$ & $0.434481237455577825377025059105$ &" in table
-    assert "$\\xi_c$ & $10.1849738736139221236550555267$" in table
+    c_star, xi_c = _erf_c_star_independently()
+    with mpmath.workdps(45):
+        assert abs(_table_value(table, "$c^*$") - c_star) < mpmath.mpf(10) ** -29
+        assert abs(_table_value(table, "$\\xi_c$") - xi_c) < mpmath.mpf(10) ** -27
     assert "criticality } (\\sigma_b^2 = 0.05)$ & $1.375839007346" in table
     assert "the chaotic phase" in table
 
