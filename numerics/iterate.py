@@ -30,8 +30,8 @@ from which layer on this happened.
 >>> t = iterate(f, "2", "0.05", q0="1", layers=3, dps=20)
 >>> [str(row["q"]) for row in t.rows]
 ['1.0000000000000000000', '0.97911810879507995702', '0.97110181080077316980', '0.96797613206082535122']
->>> t.rows[0]["Hsq"], t.rows[0]["Rbar"]
-(Estimate(1, error=0.0, dps=20), Estimate(0, error=0.0, dps=20))
+>>> str(t.rows[0]["Hsq"]), str(t.rows[0]["Rbar"])
+('1.0000000000000000000', '0')
 """
 
 from __future__ import annotations
