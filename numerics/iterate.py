@@ -280,7 +280,7 @@ def _iterate_mp(f, traj, sw2, sb2, q0, c0, dim, layers, dps, ntk, every):
                  "Rbar": _Val(mdim * (mdim - 1) / qv.v, mdim * (mdim - 1) / qv.v * ulp)}
         cv = _Val(to_mpf(c0), mpmath.mpf(0)) if c0 is not None else None
         theta = _Val(cv.v * qv.v, abs(cv.v * qv.v) * ulp) if ntk else None
-        base = {"sigma_w2": sw2, "sigma_b2": sb2, "m": dim}
+        base = {"sigma_w2": sw2, "sigma_b2": sb2, **_dimension(f, single, dim)}
         q_const = not any(_has_q(f, n) for n in single if n not in ("q_map", "chi_par"))
         q_affine = _affine_in_q(f)
         frozen = None            # (q, {law: (a, b)}, chi_1) once q has converged (or never moves the laws)
@@ -357,6 +357,11 @@ def _iterate_mp(f, traj, sw2, sb2, q0, c0, dim, layers, dps, ntk, every):
             if last:
                 break
             qv, state, cv, theta = q_new, new, (c_new if cv is not None else None), theta_new
+
+
+def _dimension(f, names, dim) -> dict:
+    """``{"m": dim}`` when one of the laws ``names`` depends on the dimension m, else ``{}``."""
+    return {"m": dim} if any("m" in f.needs(n) for n in names) else {}
 
 
 def _has_q(f, name) -> bool:
@@ -500,7 +505,7 @@ def _iterate_np(f, traj, sw2, sb2, q0, c0, dim, layers, ntk, every):
     m = float(dim)
     state = {"metric": qv.copy(), "Hsq": m / qv, "trHsq": m * m / qv, "Rbar": m * (m - 1) / qv}
     theta = cv * qv if ntk else None
-    base = {"sigma_w2": w, "sigma_b2": b, "m": m}
+    base = {"sigma_w2": w, "sigma_b2": b, **_dimension(f, single, m)}
     frozen = None
     c_frozen = False
     tiny = 4 * np.finfo(float).eps
