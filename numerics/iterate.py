@@ -258,6 +258,22 @@ def iterate(f: CompiledLaws, sigma_w2, sigma_b2, *, q0, c0=None, dim: int = 1, l
     return traj
 
 
+def _pair_np(f, names, point, shape):
+    """float64 two-input laws, one point at a time: the vectorised 2-D quadrature loses digits (to ~1e-6)
+    when the lengths differ across the array, the scalar one (Mehler series) does not."""
+    if not shape:
+        with np.errstate(all="ignore"):
+            return f.evaluate_at(names, point)
+    out = {n: np.empty(shape) for n in names}
+    arrays = {k: np.broadcast_to(np.asarray(v, float), shape) for k, v in point.items()}
+    for index in np.ndindex(*shape):
+        with np.errstate(all="ignore"):
+            vals = f.evaluate_at(names, {k: float(v[index]) for k, v in arrays.items()})
+        for n in names:
+            out[n][index] = vals[n]
+    return out
+
+
 def _keep(l, layers, every):
     return l % every == 0 or l == layers
 
@@ -273,13 +289,14 @@ def _iterate_mp(f, traj, sw2, sb2, q0, c0, dim, layers, dps, ntk, every):
     single = ["q_map", "chi_par"] + (["chi_1"] if "chi_1" in defined else []) + [_STATE[n][0] for n in state_names]
     pair = ["cov_map"] + (["ntk_map"] if ntk and "ntk_map" in defined else [])
     with mpmath.workdps(work + GUARD_DIGITS):
-        qv = _Val(to_mpf(q0), mpmath.mpf(0))
+        qv = _Val(to_mpf(q0), abs(to_mpf(q0)) * ulp)           # the decimal q0 rounded to binary
         mdim = mpmath.mpf(dim)
-        state = {"metric": _Val(qv.v, mpmath.mpf(0)), "Hsq": _Val(mdim / qv.v, abs(mdim / qv.v) * ulp),
-                 "trHsq": _Val(mdim**2 / qv.v, mdim**2 / qv.v * ulp),
-                 "Rbar": _Val(mdim * (mdim - 1) / qv.v, mdim * (mdim - 1) / qv.v * ulp)}
-        cv = _Val(to_mpf(c0), mpmath.mpf(0)) if c0 is not None else None
-        theta = _Val(cv.v * qv.v, abs(cv.v * qv.v) * ulp) if ntk else None
+        # m/q0 etc.: the relative error of q0 plus the rounding of the division
+        state = {"metric": _Val(qv.v, qv.e), "Hsq": _Val(mdim / qv.v, abs(mdim / qv.v) * 2 * ulp),
+                 "trHsq": _Val(mdim**2 / qv.v, mdim**2 / qv.v * 2 * ulp),
+                 "Rbar": _Val(mdim * (mdim - 1) / qv.v, mdim * (mdim - 1) / qv.v * 2 * ulp)}
+        cv = _Val(to_mpf(c0), abs(to_mpf(c0)) * ulp) if c0 is not None else None
+        theta = _Val(cv.v * qv.v, abs(cv.v * qv.v) * 3 * ulp) if ntk else None
         base = {"sigma_w2": sw2, "sigma_b2": sb2, **_dimension(f, single, dim)}
         q_const = not any(_has_q(f, n) for n in single if n not in ("q_map", "chi_par"))
         q_affine = _affine_in_q(f)
@@ -516,7 +533,8 @@ def _iterate_np(f, traj, sw2, sb2, q0, c0, dim, layers, ntk, every):
     for l in range(layers + 1):
         if frozen is not None:
             chi1 = frozen["chi_1"]
-            new = {n: frozen[n][0] * state[n] + frozen[n][1] for n in state_names}
+            with np.errstate(over="ignore", invalid="ignore"):
+                new = {n: frozen[n][0] * state[n] + frozen[n][1] for n in state_names}
             q_new = qv
         else:
             point = dict(base, q=qv, **{_STATE[n][1]: state[n] for n in state_names})
@@ -539,21 +557,21 @@ def _iterate_np(f, traj, sw2, sb2, q0, c0, dim, layers, ntk, every):
         if cv is not None:
             if c_frozen:
                 c_new = cv
-                theta_new = None if theta is None else theta_ab[0] * theta + theta_ab[1]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    theta_new = None if theta is None else theta_ab[0] * theta + theta_ab[1]
             else:
                 point = dict(base, q11=qv, q22=qv, q12=cv * qv, **({"Theta": theta} if theta is not None else {}))
                 names = ["cov_map"] + (["ntk_map"] if theta is not None and "ntk_map" in defined else [])
+                vals2 = _pair_np(f, names, point, shape)
                 with np.errstate(all="ignore"):
-                    vals2 = f.evaluate_at(names, point)
                     c_new = np.where(cv == 1, 1.0, np.minimum(np.asarray(vals2["cov_map"], float) / q_new, 1.0))
                 theta_new = np.asarray(vals2["ntk_map"], float) if "ntk_map" in vals2 else None
                 if frozen is not None and np.all(np.abs(c_new - cv) <= tiny):
                     c_frozen = True
                     if theta is not None and "ntk_map" in defined:
                         p = dict(base, q11=q_new, q22=q_new, q12=c_new * q_new)
-                        with np.errstate(all="ignore"):
-                            t0 = np.asarray(f.evaluate_at(["ntk_map"], dict(p, Theta=np.zeros(shape)))["ntk_map"])
-                            t1 = np.asarray(f.evaluate_at(["ntk_map"], dict(p, Theta=np.ones(shape)))["ntk_map"])
+                        t0 = np.asarray(_pair_np(f, ["ntk_map"], dict(p, Theta=np.zeros(shape)), shape)["ntk_map"])
+                        t1 = np.asarray(_pair_np(f, ["ntk_map"], dict(p, Theta=np.ones(shape)), shape)["ntk_map"])
                         theta_ab = (t1 - t0, t0)
                     traj.notes.append(f"c converged to float64 precision at layer {l + 1}: reused from there on")
         if _keep(l, layers, every):
