@@ -23,7 +23,7 @@ from neurodyn.numerics.results import ParameterError
 from neurodyn.theory import catalog, derive
 from neurodyn.theory.geometry import ISSERLIS_SOURCE, RECURSIONS, fates, solution, solve_fixed_point
 from neurodyn.theory.laws import law_names
-from neurodyn.theory.symbols import Hsq, chi1, chi2, layer, m, q_star
+from neurodyn.theory.symbols import Hsq, Rbar, chi1, chi2, layer, m, q_star
 
 _COMPILED = {}
 
@@ -65,8 +65,7 @@ def test_isserlis_source_by_enumeration(dim):
 
 
 def test_rbar_source_cancels_and_fixed_point():
-    assert RECURSIONS["Rbar"].expr == sympy.Symbol("Rbar", real=True) / chi1 or not RECURSIONS["Rbar"].expr.has(chi2)
-    assert not RECURSIONS["Rbar"].expr.has(chi2)
+    assert RECURSIONS["Rbar"].expr == Rbar / chi1          # the chi_2 sources of |tr H|^2 and |H|^2 cancel
     star = solve_fixed_point("Hsq")
     assert sympy.simplify(star - m * (m + 2) * chi2 / (chi1 * (chi1 - 1))) == 0
 
@@ -259,6 +258,7 @@ def test_rerun_at_higher_precision_agrees_within_errors():
             assert a[name].error < 1e-15 * max(1, abs(float(a[name].value)))
 
 
+@pytest.mark.slow
 def test_geometry_rerun_at_higher_precision():
     f = compiled("tanh")
     low, high = geometry(f, "6.25", "0.09", dim=3, dps=20), geometry(f, "6.25", "0.09", dim=3, dps=30)
@@ -313,7 +313,7 @@ def test_ten_thousand_layers_at_30_digits_reuses_the_fixed_point(capsys):
     assert any("converged to working precision" in n for n in t.notes)
     assert t.rows[-1]["l"] == 10_000
     assert abs(float(t.rows[-1]["Hsq"].value) - 20.531718871) < 1e-8
-    assert all(math_ok for math_ok in (t.rows[-1]["metric"].error < 1e-20 * t.rows[-1]["metric"].value,))
+    assert t.rows[-1]["metric"].error < 1e-20 * t.rows[-1]["metric"].value     # chi_1^(10^4) to 20 digits
 
 
 def test_json_never_holds_inf_or_nan():

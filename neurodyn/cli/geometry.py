@@ -22,7 +22,11 @@ def run(args, out) -> int:
     f = compile_laws(derive(act))
     with elapsed_on_tty("fixed points and fates"):
         geo = geometry(f, sw2, sb2, dim=dim, dps=args.dps)
-    return emit(out, args.json, geo, "")
+    if args.json:
+        return emit(out, True, geo, "")
+    print(geo, file=out)
+    out.flush()
+    return 0
 
 
 def register(sub) -> None:

@@ -59,7 +59,7 @@ def plot_trajectory(path, traj, title: str):
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("plots need matplotlib: pip install 'neurodyn[plot]'") from None
-    names = [n for n in traj.columns[1:] if any(r[n] is not None for r in traj.rows)]
+    names = [n for n in traj.columns[1:] if sum(r[n] is not None for r in traj.rows) > 1]
     cols = 3
     rows = (len(names) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 2.8 * rows), dpi=110, squeeze=False)
