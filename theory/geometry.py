@@ -62,37 +62,37 @@ class Recursion:
 
 
 _ISSERLIS_STEP = Step(
-    r"Isserlis' theorem: $\frac1N\sum_i \partial_a h_i\,\partial_b h_i\,\partial_c h_i\,\partial_d h_i \to "
-    r"g_{ab}g_{cd} + g_{ac}g_{bd} + g_{ad}g_{bc}$, contracted with $g^{ac}g^{bd}$ (for $\lvert H\rvert^2$) or "
-    r"$g^{ab}g^{cd}$ (for $\lvert\operatorname{tr}H\rvert^2$): $m + m^2 + m = @0$ in both cases",
+    r"Isserlis' theorem: $\frac{1}{N} \sum_i \partial_a h_i\,\partial_b h_i\,\partial_c h_i\,\partial_d h_i "
+    r"\to g_{ab} g_{cd} + g_{ac} g_{bd} + g_{ad} g_{bc}$, contracted with $g^{ac} g^{bd}$ (for $|H|^2$) or "
+    r"$g^{ab} g^{cd}$ (for $|tr\,H|^2$): $m + m^2 + m = @0$ in both cases",
     ISSERLIS_SOURCE, (ISSERLIS_SOURCE,))
 _STEIN_STEP = Step(
-    r"off the fixed point (docs/theory.md §5.4): on a sphere $\partial_a\partial_b h = -(g_{ab}/q)\,h + A_{ab}$; "
-    r"Stein's identities $\mathbb{E}[hf(h)] = q\,\mathbb{E}[f']$, $\mathbb{E}[h^2 f(h)] = q\,\mathbb{E}[f] + "
-    r"q^2\,\mathbb{E}[f'']$ with $f = \phi'^2$ give $\mathbb{E}[\phi'^2h^2] - 2q\,\mathbb{E}[\phi'\phi''h] = "
+    r"off the fixed point (docs/theory.md §5.4): on a sphere $\partial_a \partial_b h = -(g_{ab}/q)\,h + A_{ab}$; "
+    r"Stein's identities $\mathbb{E}[h f(h)] = q\,\mathbb{E}[f']$, $\mathbb{E}[h^2 f(h)] = q\,\mathbb{E}[f] + "
+    r"q^2\,\mathbb{E}[f'']$ with $f = \phi'^2$ give $\mathbb{E}[\phi'^2 h^2] - 2 q\,\mathbb{E}[\phi' \phi'' h] = "
     r"q\,\mathbb{E}[\phi'^2]$, so the sphere's own $1/q$ curvature is carried by $\chi_1(q)$ exactly and "
-    r"$\langle\partial_{ab}h', \partial_{cd}h'\rangle = \chi_1\langle\partial_{ab}h, \partial_{cd}h\rangle + "
-    r"\chi_2(g_{ab}g_{cd} + g_{ac}g_{bd} + g_{ad}g_{bc})$ at every layer")
+    r"$(\partial_{ab} h' \cdot \partial_{cd} h')/N = \chi_1 (\partial_{ab} h \cdot \partial_{cd} h)/N + "
+    r"\chi_2 (g_{ab} g_{cd} + g_{ac} g_{bd} + g_{ad} g_{bc})$ at every layer")
 
 
 def _recursions() -> dict:
     metric = Recursion("metric", g, chi1 * g, (Step(
-        r"pull-back metric: $\partial_a h' = W(\phi'(h)\odot\partial_a h)$, and by self-averaging over neurons "
+        r"pull-back metric: $\partial_a h' = W (\phi'(h) \odot \partial_a h)$, and by self-averaging over neurons "
         r"$g'_{ab} = \sigma_w^2\,\mathbb{E}[\phi'^2]\,g_{ab} = \chi_1 g_{ab}$: a conformal factor $@0$ per layer",
         chi1, (chi1,)),))
     source = ISSERLIS_SOURCE * chi2 / chi1**2
-    second = Step(r"second derivatives: $\partial_a\partial_b h' = W(\phi'\odot\partial_a\partial_b h + "
-                  r"\phi''\odot\partial_a h\odot\partial_b h)$; the $\phi''$ term is normal to the new manifold")
+    second = Step(r"second derivatives: $\partial_a \partial_b h' = W (\phi' \odot \partial_a \partial_b h + "
+                  r"\phi'' \odot \partial_a h \odot \partial_b h)$; the $\phi''$ term is normal to the new manifold")
     inverse = Step(r"the new inverse metric is $g'^{ab} = g^{ab}/\chi_1$: each contraction with two inverse "
                    r"metrics divides by $\chi_1^2$, so the source is $@0$", source, (source,))
     hsq = Recursion("Hsq", Hsq, Hsq / chi1 + source, (second, _ISSERLIS_STEP, _STEIN_STEP, inverse))
     trhsq = Recursion("trHsq", trHsq, trHsq / chi1 + source, (second, _ISSERLIS_STEP, _STEIN_STEP, inverse))
     difference = sympy.simplify((trhsq.expr - hsq.expr).subs(trHsq, Rbar + Hsq))
     rbar = Recursion("Rbar", Rbar, difference, (
-        Step(r"Gauss equation (flat ambient space): $\bar R = \lvert\operatorname{tr}H\rvert^2 - \lvert H\rvert^2$"),
+        Step(r"Gauss equation (flat ambient space): $\bar R = |tr\,H|^2 - |H|^2$"),
         _STEIN_STEP,
-        Step(r"the two Isserlis sources are both $m(m+2)\chi_2/\chi_1^2$ and cancel: $\bar R' = "
-             r"\lvert\operatorname{tr}H\rvert^2{}' - \lvert H\rvert^2{}' = @0$ (the intrinsic curvature depends "
+        Step(r"the two Isserlis sources are both $m(m+2) \chi_2/\chi_1^2$ and cancel: $\bar R' = "
+             r"|tr\,H|^2{}' - |H|^2{}' = @0$ (the intrinsic curvature depends "
              r"on the metric only, and $g' = \chi_1 g$ is a homothety)", difference, (difference,))))
     return {r.name: r for r in (metric, hsq, trhsq, rbar)}
 
@@ -206,11 +206,11 @@ def _metric_anisotropy(d: Derivation) -> Law:
     weighted = d.expect_product(d1 * x, d1 * x, q)        # E[phi'(h)^2 h^2], h ~ N(0, q)
     plain = d.expect_product(d1, d1, q)                  # E[phi'(h)^2]
     expr = sigma_w2 * (weighted.value - q * plain.value) / (4 * q**2)
-    steps = (Step(r"off the sphere $q$ varies along the manifold: $\operatorname{Cov}(h_i, \partial_a h_i) = "
-                  r"\tfrac12\partial_a q$, and Gaussian conditioning gives $g'_{ab} = \chi_1(q)\,g_{ab} + "
-                  r"A(q)\,\partial_a q\,\partial_b q$ with $A(q) = \sigma_w^2\bigl(\mathbb{E}[\phi'(h)^2h^2] - "
-                  r"q\,\mathbb{E}[\phi'(h)^2]\bigr)/(4q^2)$ (docs/theory.md §4)"),
-             Step(r"$\mathbb{E}[\phi'(h)^2h^2]$ by the tactic pipeline (" + weighted.tactic + ")"),
+    steps = (Step(r"off the sphere $q$ varies along the manifold: the covariance of $h_i$ and $\partial_a h_i$ is "
+                  r"$\partial_a q/2$, and Gaussian conditioning gives $g'_{ab} = \chi_1(q)\,g_{ab} + "
+                  r"A(q)\,\partial_a q\,\partial_b q$ with $A(q) = \sigma_w^2 \bigl(\mathbb{E}[\phi'(h)^2 h^2] - "
+                  r"q\,\mathbb{E}[\phi'(h)^2]\bigr)/(4 q^2)$ (docs/theory.md §4)"),
+             Step(r"$\mathbb{E}[\phi'(h)^2 h^2]$ by the tactic pipeline (" + weighted.tactic + ")"),
              *weighted.steps,
              Step(r"$A(q) = @0$", expr, (expr,)))
     return Law("metric_anisotropy", expr, is_closed(expr), weighted.tactic, steps,
@@ -235,8 +235,8 @@ def _at_q_star(d: Derivation, law_name: str, closed_form, what: str) -> Law:
      r"$\chi_1 > 1$)", variables=(), at=("q_star",), group="geometry")
 def _hsq_star(d: Derivation) -> Law:
     return _at_q_star(d, "Hsq_star", solve_fixed_point("Hsq"),
-                      r"the fixed point of the $\lvert H\rvert^2$ map at $q^*$ (solve $X = X/\chi_1 + "
-                      r"m(m+2)\chi_2/\chi_1^2$), the limit when $\chi_1 > 1$")
+                      r"the fixed point of the $|H|^2$ map at $q^*$ (solve $X = X/\chi_1 + "
+                      r"m(m+2) \chi_2/\chi_1^2$), the limit when $\chi_1 > 1$")
 
 
 @law("Hsq_slope", "d|H|^2/dl", r"\frac{d\lvert H\rvert^{2}}{dl}", title="the linear growth of the curvature "
@@ -244,8 +244,8 @@ def _hsq_star(d: Derivation) -> Law:
 def _hsq_slope(d: Derivation) -> Law:
     closed = sympy.expand(solution("Hsq", critical=True)).coeff(layer)
     return _at_q_star(d, "Hsq_slope", closed,
-                      r"at $\chi_1 = 1$ the $\lvert H\rvert^2$ map adds a constant per layer (rsolve: "
-                      r"$\lvert H\rvert^2_l = \lvert H\rvert^2_0 + l\,m(m+2)\chi_2$), slope")
+                      r"at $\chi_1 = 1$ the $|H|^2$ map adds a constant per layer (rsolve: "
+                      r"$|H|^2_l = |H|^2_0 + l\,m(m+2) \chi_2$), slope")
 
 
 # ----------------------------------------------------------------------------------------
