@@ -190,14 +190,17 @@ def _slopes(f, names, point, var, h):
     """float64 d(law)/d(var) at ``point`` (central difference; exact for the affine state variables)."""
     pt = {k: float(v) if v is not None else None for k, v in point.items()}
     x0 = pt[var]
-    lo = x0 - h if var not in ("q", "q11", "q22") else max(x0 - h, x0 / 2)
-    pt[var] = np.array([lo, x0 + h])
+    lo, hi = (x0 - h if var not in ("q", "q11", "q22") else max(x0 - h, x0 / 2)), x0 + h
+    if var == "q12":                # stay inside |q12| <= sqrt(q11 q22) (one-sided at c = +-1)
+        bound = (pt["q11"] * pt["q22"]) ** 0.5
+        lo, hi = max(lo, -bound), min(hi, bound)
+    pt[var] = np.array([lo, hi])
     with np.errstate(all="ignore"):
         vals = f.evaluate_at(names, pt)
     out = {}
     for n in names:
         v = np.asarray(vals[n], float)
-        s = (v[1] - v[0]) / (x0 + h - lo)
+        s = (v[1] - v[0]) / (hi - lo)
         out[n] = abs(float(s)) if np.isfinite(s) else 1e3
     return out
 
@@ -295,7 +298,9 @@ def _iterate_mp(f, traj, sw2, sb2, q0, c0, dim, layers, dps, ntk, every):
         state = {"metric": _Val(qv.v, qv.e), "Hsq": _Val(mdim / qv.v, abs(mdim / qv.v) * 2 * ulp),
                  "trHsq": _Val(mdim**2 / qv.v, mdim**2 / qv.v * 2 * ulp),
                  "Rbar": _Val(mdim * (mdim - 1) / qv.v, mdim * (mdim - 1) / qv.v * 2 * ulp)}
-        cv = _Val(to_mpf(c0), abs(to_mpf(c0)) * ulp) if c0 is not None else None
+        cv = None
+        if c0 is not None:       # c0 = 1 (identical inputs) is exact and stays 1
+            cv = _Val(to_mpf(c0), mpmath.mpf(0) if to_mpf(c0) == 1 else abs(to_mpf(c0)) * ulp)
         theta = _Val(cv.v * qv.v, abs(cv.v * qv.v) * 3 * ulp) if ntk else None
         base = {"sigma_w2": sw2, "sigma_b2": sb2, **_dimension(f, single, dim)}
         q_const = not any(_has_q(f, n) for n in single if n not in ("q_map", "chi_par"))
@@ -462,15 +467,15 @@ def _pair_step(f, base, qv, cv, theta, q_new, pair, dps):
 def _slopes_diag(f, names, fpt, h):
     """|d law/dq11 + d law/dq22| (both lengths move together) by a float64 central difference."""
     pt = dict(fpt)
-    for k in ("q11", "q22"):
-        pt[k] = np.array([fpt[k] - h, fpt[k] + h])
+    for k in ("q11", "q22"):        # forward difference: growing lengths keep the covariance valid at c = 1
+        pt[k] = np.array([fpt[k], fpt[k] + h])
     pt["q12"] = np.array([fpt["q12"], fpt["q12"]])
     with np.errstate(all="ignore"):
         vals = f.evaluate_at(names, pt)
     out = {}
     for n in names:
         v = np.asarray(vals[n], float)
-        s = (v[1] - v[0]) / (2 * h)
+        s = (v[1] - v[0]) / h
         out[n] = abs(float(s)) if np.isfinite(s) else 1e3
     return out
 

@@ -404,3 +404,15 @@ def test_cli_bad_input_is_one_line(args, fragment):
 def test_cli_geometry_bad_dim():
     r = run("geometry", "tanh", "--sigma-w2", "2", "--sigma-b2", "0.05", "--dim", "x")
     assert r.returncode == 1 and "--dim" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_ntk_of_identical_inputs_is_a_geometric_series():
+    """c0 = 1 at q*: Theta_l = q* + chi_1 Theta_{l-1}, Theta_0 = q*, so Theta_l = q* (1 - chi_1^(l+1))/(1 - chi_1)."""
+    f = compiled("tanh")
+    geo = geometry(f, "1.69", "0.09", dps=20)
+    qs, x1 = geo.values["q_star"].value, geo.values["chi_1"].value
+    t = iterate(f, "1.69", "0.09", q0=str(qs), c0="1", layers=30, dps=20, ntk=True, every=10)
+    with mpmath.workdps(40):
+        for row in t.rows:
+            assert row["c"].value == 1 and row["d"].value == 0
+            assert close(row["Theta"], qs * (1 - x1 ** (row["l"] + 1)) / (1 - x1), rel="1e-18")
