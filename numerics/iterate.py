@@ -42,8 +42,6 @@ import mpmath
 import numpy as np
 import sympy
 
-from neurodyn.theory.errors import ConvergenceError
-
 from .compile import CompiledLaws, check_dps, check_variances, to_mpf
 from .quadrature import GUARD_DIGITS
 from .results import Estimate, ParameterError
@@ -329,8 +327,9 @@ def _iterate_mp(f, traj, sw2, sb2, q0, c0, dim, layers, dps, ntk, every):
                     alpha, beta = q_map_affine
                     qn = alpha.v * qv.v + beta.v
                     q_new = _Val(qn, abs(alpha.v) * qv.e + alpha.e * qv.v + beta.e + qn * ulp)
-                elif q_const:
-                    raise ConvergenceError("internal: q-independent laws with a q-map that is not affine")
+                elif q_const:            # laws free of q, but a q-map that is not affine: q by its law
+                    v = f.evaluate_at(["q_map", "chi_par"], dict(base, q=qv.v), dps)
+                    q_new = _Val(v["q_map"].value, v["q_map"].error + abs(v["chi_par"].value) * qv.e)
                 else:
                     q_new = frozen[0]
             else:
