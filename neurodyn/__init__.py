@@ -31,6 +31,7 @@ __all__ = [
     # numerics
     "compile_laws", "CompiledLaws", "fixed_point", "critical_point", "critical_line", "phase_diagram",
     "correlation_fixed_points", "Estimate", "FixedPoint", "CriticalPoint", "PhaseDiagram",
+    "iterate", "Trajectory", "geometry", "Geometry",
     # errors
     "NeurodynError", "ActivationError", "NotDefinedError", "ConvergenceError", "BudgetExceeded",
     "__version__",
@@ -42,7 +43,8 @@ _HOME = {name: "neurodyn.theory" for name in (
     "NeurodynError", "ActivationError", "NotDefinedError", "ConvergenceError", "BudgetExceeded")}
 _HOME.update({name: "neurodyn.numerics" for name in (
     "compile_laws", "CompiledLaws", "fixed_point", "critical_point", "critical_line", "phase_diagram",
-    "correlation_fixed_points", "Estimate", "FixedPoint", "CriticalPoint", "PhaseDiagram")})
+    "correlation_fixed_points", "Estimate", "FixedPoint", "CriticalPoint", "PhaseDiagram",
+    "iterate", "Trajectory", "geometry", "Geometry")})
 
 
 def _version() -> str:

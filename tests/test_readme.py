@@ -24,7 +24,9 @@ def test_readme_python_example_runs():
 def shown_commands():
     """(command, shown output lines) for every ``$ neurodyn ...`` in the README's code blocks."""
     found = []
-    for block in re.findall(r"```\n(.*?)```", README, re.S):
+    for lang, block in re.findall(r"```(\w*)\n(.*?)```", README, re.S):   # each match: one fenced block
+        if lang:
+            continue
         command, shown = None, []
         for line in block.splitlines() + ["$ end"]:
             if line.startswith("$ "):

@@ -8,6 +8,7 @@ from .errors import (ActivationError, BudgetExceeded, ConvergenceError, Neurodyn
 from .expectation import (BivariateGaussianExpectation, ExpectationResult, GaussianExpectation, Step,
                           UnevaluatedExpectation)
 from .laws import LAWS, Law, Laws, derive_uncached, law
+from . import geometry  # noqa: E402,F401  (registers the geometry laws)
 from .tactics import TACTICS, expect, expect2, expect_product
 
 __all__ = [

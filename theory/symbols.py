@@ -15,6 +15,7 @@ import sympy
 __all__ = [
     "PaperSymbol", "x", "z", "z1", "z2", "q", "q_star", "q11", "q22", "q12", "c",
     "sigma_w2", "sigma_b2", "d", "Theta", "LATEX_NAMES",
+    "g", "Hsq", "trHsq", "Rbar", "m", "chi1", "chi2", "layer",
 ]
 
 #: How each named symbol is printed in LaTeX.
@@ -33,6 +34,14 @@ LATEX_NAMES = {
     "d": "d",
     "Theta": r"\Theta",
     "sigma_b2": r"\sigma_b^2",
+    "g": "g",
+    "Hsq": r"\lvert H\rvert^{2}",
+    "trHsq": r"\lvert \operatorname{tr} H\rvert^{2}",
+    "Rbar": r"\bar{R}",
+    "m": "m",
+    "chi1": r"\chi_1",
+    "chi2": r"\chi_2",
+    "l": "l",
 }
 
 
@@ -63,3 +72,14 @@ sigma_b2 = PaperSymbol("sigma_b2", nonnegative=True)
 #: Squared distance between two inputs, d = q11 + q22 - 2 q12, and the NTK entry.
 d = PaperSymbol("d", nonnegative=True)
 Theta = PaperSymbol("Theta", real=True)
+#: The signal manifold's geometry (docs/theory.md §§4-5): pulled-back metric factor, squared
+#: Euler-Schouten curvature |H|^2, |tr H|^2, scalar curvature Rbar = |tr H|^2 - |H|^2, dimension m.
+g = PaperSymbol("g", positive=True)
+Hsq = PaperSymbol("Hsq", nonnegative=True)
+trHsq = PaperSymbol("trHsq", nonnegative=True)
+Rbar = PaperSymbol("Rbar", real=True)
+m = PaperSymbol("m", positive=True, integer=True)
+#: chi_1 and chi_2 as plain numbers (closed forms of the geometry's fates), and the layer index.
+chi1 = PaperSymbol("chi1", positive=True)
+chi2 = PaperSymbol("chi2", nonnegative=True)
+layer = PaperSymbol("l", nonnegative=True, integer=True)
