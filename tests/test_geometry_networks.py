@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from neurodyn.numerics import fixed_point
+from neurodyn.numerics import fixed_point, iterate
 from neurodyn.numerics.montecarlo import memory_estimate, simulate_jets
 from neurodyn.numerics.results import ParameterError
 from neurodyn.theory import Activation, catalog, derive
@@ -33,17 +33,9 @@ MISH = "x*tanh(log(1+exp(x)))"
 
 
 def recursions(f, sw2, sb2, q0, m, layers, c0):
-    """Mean-field state at l = 0..layers (docs/theory.md §4, §5.4; §3.1 for the pair q12)."""
-    q, q12 = q0, c0 * q0
-    metric, hsq, tr, rbar = q0, m / q0, m * m / q0, m * (m - 1) / q0
-    rows = []
-    for _ in range(layers + 1):
-        rows.append(dict(q=q, metric=metric, Hsq=hsq, trHsq=tr, Rbar=rbar, c=q12 / q, d=2 * (q - q12)))
-        chi1, chi2 = f.chi_1(q, sw2, sb2), f.chi_2(q, sw2, sb2)
-        source = m * (m + 2) * chi2 / chi1**2
-        metric, hsq, tr, rbar = chi1 * metric, hsq / chi1 + source, tr / chi1 + source, rbar / chi1
-        q, q12 = f.q_map(q, sw2, sb2), f.cov_map(q, q12, q, sw2, sb2)
-    return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    """Mean-field state at l = 0..layers (numerics.iterate, float64; docs/theory.md §4, §5.4, §3.1)."""
+    rows = iterate(f, sw2, sb2, q0=q0, c0=c0, dim=m, layers=layers).rows
+    return {k: np.array([float(r[k]) for r in rows]) for k in ("q", "metric", "Hsq", "trHsq", "Rbar", "c", "d")}
 
 
 def q_star(f, sw2, sb2):
