@@ -569,7 +569,12 @@ def _mehler_np(bundle, v11, v22, rho):
     vals = np.polynomial.polynomial.polyval(rho, prod[:, :k_eff].T, tensor=True)   # Horner, (m, ...)
     # what is left out: by Cauchy-Schwarz, at most sqrt(sum a_k^2 sum b_k^2) over k >= k_eff
     tail = np.sqrt(np.sum(a[:, k_eff:] ** 2, axis=1) * np.sum(b[:, k_eff:] ** 2, axis=1))
-    err = np.abs(vals) * 1e-15 + tail.reshape((-1,) + (1,) * np.ndim(rho))
+    # rounding: the coefficients (each from a float64 quadrature) and Horner's sum carry a relative
+    # error of a few ulps each, so the sum is uncertain by ~ k eps sum_k |a_k b_k| |rho|^k, which
+    # exceeds eps |value| when the terms cancel (tanh at q = 3: 1.6e-13 against a value of 0.5)
+    spread = np.polynomial.polynomial.polyval(np.abs(rho), np.abs(prod[:, :k_eff]).T, tensor=True)
+    rounding = 4 * k_eff * np.finfo(float).eps * spread
+    err = np.abs(vals) * 1e-15 + rounding + tail.reshape((-1,) + (1,) * np.ndim(rho))
     return vals, err
 
 
@@ -664,10 +669,47 @@ def expect2_np(bundle: BivariateBundle, v11, v12, v22):
     rho = v12 / np.sqrt(v11 * v22)
     if np.any(np.abs(rho) > 1 + 1e-12):
         raise NotDefinedError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
-    if bundle.smooth and v11.ndim == 0 and v22.ndim == 0:
-        vals, err = _mehler_np(bundle, v11, v22, np.clip(rho, -1, 1))
-        if np.all(np.isfinite(vals)) and np.all(err <= 1e-12 * (1 + np.abs(vals))):
-            return vals, err
+    shape = np.broadcast(v11, v12, v22).shape
+    todo = np.ones(shape, dtype=bool)                 # elements no Mehler series settled
+    mehler_vals = mehler_err = None
+    if bundle.smooth:
+        mehler_vals, mehler_err, todo = _mehler_groups_np(bundle, v11, v22, np.clip(rho, -1, 1), shape)
+        if not np.any(todo):
+            return mehler_vals, mehler_err
+        if np.any(~todo):                             # quadrature only where the series did not settle
+            sub = [np.broadcast_to(v, shape)[todo] for v in (v11, v12, v22)]
+            vals, err = _expect2_np_quadrature(bundle, *sub)
+            mehler_vals[:, todo], mehler_err[:, todo] = vals, err
+            return mehler_vals, mehler_err
+    return _expect2_np_quadrature(bundle, v11, v12, v22)
+
+
+#: Largest number of distinct (v11, v22) pairs for which :func:`expect2_np` computes Mehler series.
+MEHLER_GROUPS = 64
+
+
+def _mehler_groups_np(bundle, v11, v22, rho, shape):
+    """Mehler's series for every distinct (v11, v22) pair: (values, errors, elements left to do).
+
+    An element is done when its series converged to 1e-12 (relative); with more than
+    :data:`MEHLER_GROUPS` distinct pairs nothing is done here (quadrature takes all).
+    """
+    m = len(bundle)
+    a11, a22, r = (np.broadcast_to(np.asarray(v, float), shape).reshape(-1) for v in (v11, v22, rho))
+    vals = np.full((m, a11.size), np.nan)
+    errs = np.full((m, a11.size), np.inf)
+    pairs = np.unique(np.stack([a11, a22]), axis=1) if a11.size else np.zeros((2, 0))
+    if pairs.shape[1] <= MEHLER_GROUPS:
+        for p11, p22 in pairs.T:
+            sel = (a11 == p11) & (a22 == p22)
+            vals[:, sel], errs[:, sel] = _mehler_np(bundle, p11, p22, r[sel])
+    with np.errstate(invalid="ignore"):
+        done = np.all(np.isfinite(vals) & (errs <= 1e-12 * (1 + np.abs(vals))), axis=0)
+    return vals.reshape((m,) + shape), errs.reshape((m,) + shape), ~done.reshape(shape)
+
+
+def _expect2_np_quadrature(bundle, v11, v12, v22):
+    """Float64 two-input expectations by quadrature (the inner expectation exact where it can be)."""
     vals = coarse = None
     if bundle.conditional is not None:
         vals = _smoothed_np(bundle, v11, v12, v22)
