@@ -146,7 +146,9 @@ def correlation_fixed_point(f: CompiledLaws, fp: FixedPoint) -> FixedPoint:
         chi_c = fp.chi_1
         xi_c = depth_scale(chi_c) if phase == "ordered" else None
         if xi_c is None:
-            notes["xi_c"] = "chi_1 = 1: xi_c diverges on the critical line (algebraic approach to c* = 1)"
+            notes["xi_c"] = ("chi_1 = 1: xi_c diverges on the critical line (algebraic approach to c* = 1)"
+                             if phase == "critical" else
+                             "chi_c(c*) = chi_1 = 0: correlations reach c* = 1 at once (no exponential depth scale)")
         return dataclasses.replace(fp, c_star=c_star, chi_c_star=chi_c, xi_c=xi_c, phase=phase, notes=notes)
     if "c_map" not in f.names() or "chi_c" not in f.names():
         raise NotDefinedError(f"c*: the c-map of {f.activation.name} is not defined")

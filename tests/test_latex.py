@@ -354,10 +354,13 @@ def test_gallery_index_lists_every_activation():
     index = (DERIVATIONS / "README.md").read_text()
     for name in catalog.names():
         assert f"[{name}.tex]({name}.tex)" in index
-    assert ("| erf | `erf(x)` | q_map, chi_par, chi_1, chi_2, cov_map, c_map, chi_c, distance_map, ntk_map "
-            "| none | none |") in index
-    assert ("| tanh | `tanh(x)` | none | q_map, chi_par, chi_1, chi_2, cov_map, c_map, chi_c, distance_map, "
-            "ntk_map | none |") in index
+    # every registered law: all in closed form for erf, none for tanh (docs/theory.md §10)
+    from neurodyn.theory.laws import law_names
+
+    every = ", ".join(law_names())
+    assert f"| erf | `erf(x)` | {every} | none | none |" in index
+    assert f"| tanh | `tanh(x)` | none | {every} | none |" in index
+    assert "| relu | `max(0, x)` |" in index and "| chi_2, Hsq_map" in index      # phi'' of relu is a delta
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[p.stem for p in COMMITTED])

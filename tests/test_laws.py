@@ -244,3 +244,18 @@ def test_steps_render_text_and_latex_from_one_source(name):
             assert text and tex
             if "$" not in tex:
                 assert tex == text_latex(text), (law.name, tex)
+
+
+def test_a_law_that_is_not_finite_is_undefined_with_a_note():
+    """A constant phi has chi_1 = 0 and the curvature maps divide by it: undefined, never zoo in a law."""
+    import sympy
+
+    from neurodyn.numerics import compile_laws, fixed_point
+    from neurodyn.theory import Activation
+    from neurodyn.theory.laws import derive_uncached
+
+    laws = derive_uncached(Activation.parse("2"))
+    assert not any(law.defined and law.expr.has(sympy.zoo, sympy.nan, sympy.oo) for law in laws)
+    assert not laws.Rbar_map.defined and "division by zero" in laws.Rbar_map.note
+    fp = fixed_point(compile_laws(laws), "1.5", "0.05", dps=10, two_input=True)
+    assert str(fp.q_star) == "6.050000000" and fp.phase == "ordered" and "at once" in fp.notes["xi_c"]

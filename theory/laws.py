@@ -250,6 +250,10 @@ class Derivation:
                 del self._laws[name]
             if built.name != name:
                 raise ValueError(f"the builder of {name} returned the law {built.name}")
+            if built.expr is not None and built.expr.has(sympy.zoo, sympy.nan, sympy.oo):
+                # e.g. a constant phi: chi_1 = 0, and the curvature maps divide by it
+                built = undefined(name, f"{name} is not finite for this activation (its expression "
+                                        f"holds {'a division by zero' if built.expr.has(sympy.zoo) else 'an infinity'})")
             self._laws[name] = built
         return self._laws[name]
 
