@@ -19,12 +19,13 @@ import numpy as np
 
 from neurodyn.numerics import compile_laws
 from neurodyn.numerics.iterate import estimate_seconds, iterate
-from neurodyn.reports.files import atomic_write, write_csv
+from neurodyn.reports.files import write_csv
+from neurodyn.reports.plots import plot_trajectory
 from neurodyn.theory import derive
 
 from .options import activation_from, add_activation, add_dps, add_variances, elapsed_on_tty, variance
 
-__all__ = ["SECONDS_LIMIT", "integer_option", "plot_trajectory"]
+__all__ = ["SECONDS_LIMIT", "integer_option"]
 
 #: Longest estimated run accepted without --force, seconds.
 SECONDS_LIMIT = 600
@@ -49,38 +50,6 @@ def _number(flag: str, text, check, need: str) -> str:
     if not np.isfinite(value) or not check(value):
         raise ValueError(f"{flag} must be {need}, got {text}")
     return str(text)
-
-
-def plot_trajectory(path, traj, title: str):
-    """A PNG of each quantity against the layer (log scale where a quantity spans decades); returns the path."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'neurodyn[plot]'") from None
-    names = [n for n in traj.columns[1:] if sum(r[n] is not None for r in traj.rows) > 1]
-    cols = 3
-    rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 2.8 * rows), dpi=110, squeeze=False)
-    layers = np.array([r["l"] for r in traj.rows], float)
-    for ax, name in zip(axes.ravel(), names):
-        vals = np.array([float(r[name]) if r[name] is not None else np.nan for r in traj.rows], float)
-        ok = np.isfinite(vals)
-        ax.plot(layers[ok], vals[ok], lw=1.4, marker="." if ok.sum() < 80 else None)
-        positive = vals[ok][vals[ok] > 0]
-        if positive.size == ok.sum() and positive.size > 1 and positive.max() / positive.min() > 100:
-            ax.set_yscale("log")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("layer l")
-    for ax in axes.ravel()[len(names):]:
-        ax.axis("off")
-    fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
 
 
 def run(args, out) -> int:

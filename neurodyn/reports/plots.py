@@ -20,7 +20,7 @@ import numpy as np
 
 from .files import atomic_write
 
-__all__ = ["plot_phase_diagram", "plot_map", "label_position", "regions"]
+__all__ = ["plot_phase_diagram", "plot_map", "plot_trajectory", "label_position", "regions"]
 
 #: Side of the subsampled grid on which labels are placed (cost grows as its fourth power).
 _LABEL_GRID = 48
@@ -165,6 +165,33 @@ def plot_map(path, *, x, value, slope, title, names, fixed_points=()):
     right.axhline(1.0, color="0.5", lw=0.8, ls=":")
     right.set_xlabel(names[0])
     right.set_ylabel(names[2])
+    fig.suptitle(title)
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def plot_trajectory(path, traj, title: str):
+    """A PNG of each quantity against the layer (log scale where a quantity spans decades); returns the path."""
+    plt = _pyplot()
+    names = [n for n in traj.columns[1:] if sum(r[n] is not None for r in traj.rows) > 1]
+    cols = 3
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 2.8 * rows), dpi=110, squeeze=False)
+    layers = np.array([r["l"] for r in traj.rows], float)
+    for ax, name in zip(axes.ravel(), names):
+        vals = np.array([float(r[name]) if r[name] is not None else np.nan for r in traj.rows], float)
+        ok = np.isfinite(vals)
+        ax.plot(layers[ok], vals[ok], lw=1.4, marker="." if ok.sum() < 80 else None)
+        positive = vals[ok][vals[ok] > 0]
+        if positive.size == ok.sum() and positive.size > 1 and positive.max() / positive.min() > 100:
+            ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("layer l")
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     try:
