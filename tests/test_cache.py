@@ -84,6 +84,7 @@ def test_store_refuses_laws_of_another_activation(user_cache, erf_laws):
         cache.store(catalog.get("tanh"), erf_laws)
 
 
+@pytest.mark.slow
 def test_rebuild_and_check_in_a_scratch_package_folder(user_cache, monkeypatch):
     monkeypatch.setattr(cache, "_catalogue", lambda names=None: {
         n: catalog.get(n) for n in (names or ("linear", "erf"))})

@@ -224,6 +224,7 @@ def test_negative_q0_names_the_option():
     assert r.stdout == ""
 
 
+@pytest.mark.slow
 def test_png_into_a_missing_folder_names_the_users_path(tmp_path):
     target = tmp_path / "no_such_folder" / "pd.png"
     r = run("phase-diagram", "tanh", "--sigma-w2", "0.5:4:6", "--sigma-b2", "0:1:4", "--png", str(target))
@@ -231,6 +232,7 @@ def test_png_into_a_missing_folder_names_the_users_path(tmp_path):
     assert ".tmp" not in r.stderr and ".neurodyn-" not in r.stderr
 
 
+@pytest.mark.slow
 def test_traceback_flag_shows_the_traceback():
     args = ("fixed-point", "tanh", "--sigma-w2", "-1", "--sigma-b2", "0.05")
     r = run("--traceback", *args)
@@ -364,6 +366,7 @@ C_STAR_TANH = 0.56722492676          # tanh at (2.25, 0.05): docs/theory.md §9
 Q_STAR_TANH = 0.889424917282490946   # the same point
 
 
+@pytest.mark.slow
 def test_c_map_grid_writes_csv_json_png(tmp_path):
     r = run("c-map", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--c", "-1:1:201",
             "--csv", "c.csv", "--json", "c.json", "--png", "c.png", cwd=tmp_path)
@@ -408,6 +411,7 @@ def test_c_map_grid_outside_correlations_is_one_line():
     one_line_error(run("c-map", "tanh", "--sigma-w2", "2", "--sigma-b2", "0.1", "--c", "-1:1.5:3"), "[-1, 1]")
 
 
+@pytest.mark.slow
 def test_q_map_marks_its_fixed_points(tmp_path):
     r = run("q-map", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--q", "0:3:121", "--json", "q.json",
             "--png", "q.png", "--csv", "q.csv", cwd=tmp_path)
@@ -454,6 +458,7 @@ def test_wheel_holds_every_layer_and_the_console_script(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # the two-input commands (formerly run through python -m neurodyn.numerics in test_two_input.py)
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_input_commands(tmp_path):
     r = run("derive", "relu", "--two-input")
     assert r.returncode == 0 and "C(c) =" in r.stdout and "Theta'" in r.stdout and "asin" in r.stdout

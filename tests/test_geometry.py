@@ -150,6 +150,7 @@ def test_kbar_star_squared_docs_9(act, sw2, sb2, kbar2):
     assert close(t.rows[-1]["Hsq"], geo.values["Hsq_star"].value, rel="1e-18")
 
 
+@pytest.mark.slow
 def test_hsq_star_from_reference_chi(reference):
     """m(m+2) chi_2/(chi_1(chi_1 - 1)) from the independent reference chi_1, chi_2 (every chaotic case)."""
     for case in reference["cases"]:
@@ -196,6 +197,7 @@ def _fixed_point_run(act, sw2, sb2, layers, dps=25, dim=1):
     return geo, t
 
 
+@pytest.mark.slow
 def test_closed_forms_against_iteration_chaotic():
     geo, t = _fixed_point_run("tanh", "6.25", "0.09", 60)
     with mpmath.workdps(40):
@@ -225,6 +227,7 @@ def test_closed_forms_against_iteration_ordered():
     assert abs(lg / one[0].fates["grassmann_length"]["value"].value - 1) < 1e-12
 
 
+@pytest.mark.slow
 def test_critical_linear_growth():
     """At the critical point (sigma_b2 = 0.05): Hsq_l = m/q* + l m(m+2) chi_2, metric constant."""
     f = compiled("tanh")
@@ -266,6 +269,7 @@ def test_geometry_rerun_at_higher_precision():
         assert close(low.values[key], high.values[key].value), key
 
 
+@pytest.mark.slow
 def test_float64_vectorised_agrees_with_mpmath():
     f = compiled("tanh")
     q0s = np.array([0.5, 1.0, 3.0])
@@ -354,6 +358,7 @@ def run(*args, timeout=300):
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+@pytest.mark.slow
 def test_cli_iterate_json_and_files(tmp_path):
     r = run("iterate", "tanh", "--sigma-w2", "1.7", "--sigma-b2", "0.09", "--q0", "3", "--c0", "0.2", "--dim",
             "2", "--layers", "4", "--dps", "20", "--json")
@@ -375,6 +380,7 @@ def test_cli_iterate_json_and_files(tmp_path):
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_cli_geometry_json():
     r = run("geometry", "tanh", "--sigma-w2", "6.25", "--sigma-b2", "0.09", "--dim", "3", "--dps", "20", "--json")
     assert r.returncode == 0, r.stderr
@@ -406,6 +412,7 @@ def test_cli_geometry_bad_dim():
     assert r.returncode == 1 and "--dim" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_ntk_of_identical_inputs_is_a_geometric_series():
     """c0 = 1 at q*: Theta_l = q* + chi_1 Theta_{l-1}, Theta_0 = q*, so Theta_l = q* (1 - chi_1^(l+1))/(1 - chi_1)."""
     f = compiled("tanh")

@@ -146,6 +146,7 @@ def test_metric_is_isotropic_in_expectation():
     assert conf[0] == pytest.approx(1) and np.all(conf[1:] > 1)
 
 
+@pytest.mark.slow
 def test_standard_errors_are_calibrated():
     """Across repeated 20-network runs, (mean - grand mean) / stderr has sd close to 1 (jackknife for ratios)."""
     act = Activation.parse(MISH)

@@ -370,6 +370,7 @@ def test_derivation_compiles(path, tmp_path):
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
+@pytest.mark.slow
 def test_user_expression_document_compiles(tmp_path):
     require_pdflatex()
     name = "odd_{mish}^2 & 100% #1 $x$ ~ \\ |<> \u03c6"     # every LaTeX special, and Unicode
@@ -431,6 +432,7 @@ def test_document_files_get_the_users_umask(tmp_path, fake_pdflatex):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
 
 
+@pytest.mark.slow
 def test_document_at_a_given_point():
     r = run("document", "erf", "--sigma-w2", "2", "--sigma-b2", "0.05")
     assert r.returncode == 0, r.stderr

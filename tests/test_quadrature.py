@@ -84,6 +84,7 @@ def test_kinked_near_one_is_fast_and_correct():
     assert elapsed < 20, elapsed
 
 
+@pytest.mark.slow
 def test_tanh_at_huge_weight_variance():
     # issue 9: tanh at sigma_w2 = 1e4 failed with "the integrand does not decay fast enough"
     f = compile_laws(derive(catalog.get("tanh")))
@@ -171,11 +172,24 @@ def test_float64_two_input_arrays_of_mixed_lengths_are_as_accurate_as_single_poi
     for i in range(q.size):
         one, _ = expect2_np(bundle, q[i], q12[i], q[i])
         assert np.allclose(vals[:, i], one, rtol=0, atol=1e-13), (i, vals[:, i] - one)
-    # against a plain nested mpmath.quad at q = 3, c = 0.9
+
+
+@pytest.mark.slow
+def test_float64_two_input_error_estimate_covers_the_true_error():
+    """Mehler's float64 error estimate claimed 5e-16 where the error was 1.6e-13 (cancelling terms)."""
     import mpmath
+    import numpy as np
+    import sympy
+
+    from neurodyn.numerics.quadrature2d import BivariateBundle, expect2_np
+    from neurodyn.theory.symbols import x
+
+    bundle = BivariateBundle([(sympy.tanh(x), sympy.tanh(x))])
+    vals, errs = expect2_np(bundle, np.array([0.5, 3.0]), np.array([0.45, 2.7]), np.array([0.5, 3.0]))
+    # against a plain nested mpmath.quad at q = 3, c = 0.9
     with mpmath.workdps(20):
         s, c = mpmath.sqrt(3), mpmath.mpf("0.9")
         inner = lambda z1: mpmath.quad(lambda z2: mpmath.tanh(s * (c * z1 + mpmath.sqrt(1 - c**2) * z2))
                                        * mpmath.npdf(z2), [-mpmath.inf, 0, mpmath.inf])
         ref = mpmath.quad(lambda z1: mpmath.tanh(s * z1) * inner(z1) * mpmath.npdf(z1), [-mpmath.inf, 0, mpmath.inf])
-    assert abs(vals[0, 2] - float(ref)) <= max(errs[0, 2], 1e-13)
+    assert abs(vals[0, 1] - float(ref)) <= errs[0, 1]

@@ -54,6 +54,7 @@ def test_readme_commands_print_what_is_shown(command, shown):
     assert not missing, f"README shows lines that `{command}` does not print: {missing}"
 
 
+@pytest.mark.slow
 def test_example_script_writes_the_classic_figures(tmp_path):
     pytest.importorskip("matplotlib")
     r = subprocess.run([sys.executable, str(ROOT / "examples" / "classic_figures.py"), str(tmp_path / "figs")],

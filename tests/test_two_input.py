@@ -68,7 +68,7 @@ def test_kernels_are_derived_by_price(name, tactic):
     assert any("t = 0" in s.description for s in law.steps)      # the constant at zero covariance
 
 
-@pytest.mark.parametrize("name, cov", [("leaky_relu", COVARIANCES[0]),
+@pytest.mark.parametrize("name, cov", [pytest.param("leaky_relu", COVARIANCES[0], marks=pytest.mark.slow),
                                        pytest.param("abs", COVARIANCES[1], marks=pytest.mark.slow),
                                        pytest.param("gelu", COVARIANCES[0], marks=pytest.mark.slow)])
 def test_derived_kernels_against_nested_quadrature(name, cov):
@@ -211,7 +211,8 @@ def test_erf_iterates_at_q_star():
         assert abs(cv - mpmath.mpf(w)) < 1e-12
 
 
-@pytest.mark.parametrize("name", ["tanh", "mish", "hard_tanh"])
+@pytest.mark.parametrize("name", ["tanh", pytest.param("mish", marks=pytest.mark.slow),
+                                  pytest.param("hard_tanh", marks=pytest.mark.slow)])
 def test_float64_c_map_against_mpmath(name):
     f = compiled(name)
     fp = fixed_point(f, "2", "0.05", dps=20)
