@@ -529,6 +529,7 @@ def _iterate_np(f, traj, sw2, sb2, q0, c0, dim, layers, ntk, every):
     base = {"sigma_w2": w, "sigma_b2": b, **_dimension(f, single, m)}
     frozen = None
     c_frozen = False
+    theta_ab = None                 # the NTK map's affine coefficients once c has converged
     tiny = 4 * np.finfo(float).eps
 
     def out(x):
@@ -562,7 +563,7 @@ def _iterate_np(f, traj, sw2, sb2, q0, c0, dim, layers, ntk, every):
             if c_frozen:
                 c_new = cv
                 with np.errstate(over="ignore", invalid="ignore"):
-                    theta_new = None if theta is None else theta_ab[0] * theta + theta_ab[1]
+                    theta_new = None if theta is None or theta_ab is None else theta_ab[0] * theta + theta_ab[1]
             else:
                 point = dict(base, q11=qv, q22=qv, q12=cv * qv, **({"Theta": theta} if theta is not None else {}))
                 names = ["cov_map"] + (["ntk_map"] if theta is not None and "ntk_map" in defined else [])

@@ -253,14 +253,12 @@ def _lattice_mp(bundle, s1, s2, rho, dps, ctx=mpmath.mp):
     tol = ctx.mpf(10) ** (-(dps + 1))
     sigma = ctx.sqrt(1 - rho * rho)
     radius = max(_extent(ff, s1, eps), _extent(gf, s2, eps))
-    r2 = radius * radius
     # the Gaussian factor exp(-(x^2 + t^2)/2) is below eps outside x^2 + t^2 <= cut2
     cut2 = 2 * (dps + GUARD_DIGITS + 3) * ctx.log(10)
     h = ctx.mpf(1) / 2 / max(1, ctx.ceil(s1), ctx.ceil(s2))
     while h > sigma / 2:
         h /= 2
     P = ctx.prec + _FIXED_GUARD_BITS
-    one = 1 << P
     norm = 1 / ctx.sqrt(2 * ctx.pi)
     same = s1 == s2 and bundle.f.integrands == bundle.g.integrands
 
