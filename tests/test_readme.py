@@ -69,11 +69,12 @@ def test_example_script_writes_the_classic_figures(tmp_path):
 
 APP_FILES = ["README.md", "CHANGELOG.md", "Makefile", ".ci/run", "pyproject.toml", "tests/test_cli.py",
              "tests/test_latex.py", "tests/test_doctests.py"] + [
-    str(p.relative_to(ROOT)) for folder in ("neurodyn", "examples") for p in sorted((ROOT / folder).rglob("*.py"))]
+    str(p.relative_to(ROOT)) for folder in ("neurodyn", "examples", "theory", "numerics", "tests", "benchmarks", "docs")
+    for pattern in ("*.py", "*.md") for p in sorted((ROOT / folder).rglob(pattern))]
 
 
 def test_no_citation_outside_the_repository():
-    """A user's clone has no ../shared or DESIGN: cite docs/theory.md §N instead."""
+    """A user's clone has only the repo: no team notes folder, no design notes; cite docs/theory.md §N."""
     bad = re.compile(r"\.\./shared|DESIGN(\.md| section)|reference/theory\.md")
     offenders = [name for name in APP_FILES if bad.search((ROOT / name).read_text())
                  and name != "tests/test_readme.py"]
