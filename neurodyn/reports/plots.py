@@ -36,6 +36,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path):
+    """Lay out ``fig``, write it atomically to ``path`` as PNG, close it; returns the path."""
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
+
+
 def regions(chi_1, q_star) -> dict:
     """Boolean masks of the ``ordered`` (chi_1 < 1), ``chaotic`` (chi_1 > 1) and ``diverges`` (no finite q*) cells.
 
@@ -135,11 +144,7 @@ def plot_phase_diagram(path, *, activation, sigma_w2, sigma_b2, q_star, chi_1, c
     ax.set_xlabel(r"$\sigma_w^2$")
     ax.set_ylabel(r"$\sigma_b^2$")
     ax.set_title(f"{activation}: order-to-chaos phase diagram")
-    fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    return _save(plt, fig, path)
 
 
 def plot_map(path, *, x, value, slope, title, names, fixed_points=()):
@@ -166,11 +171,7 @@ def plot_map(path, *, x, value, slope, title, names, fixed_points=()):
     right.set_xlabel(names[0])
     right.set_ylabel(names[2])
     fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    return _save(plt, fig, path)
 
 
 def plot_trajectory(path, traj, title: str):
@@ -193,8 +194,4 @@ def plot_trajectory(path, traj, title: str):
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    return _save(plt, fig, path)
