@@ -55,10 +55,10 @@ def _version() -> str:
         return "0+unknown"
 
 
-__version__ = _version()
-
-
 def __getattr__(name):
+    if name == "__version__":                  # read on first use (importlib.metadata is slow to import)
+        value = globals()["__version__"] = _version()
+        return value
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module 'neurodyn' has no attribute {name!r}")

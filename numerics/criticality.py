@@ -29,10 +29,8 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-import sympy
 
 from neurodyn.theory.errors import ConvergenceError, NotDefinedError
-from neurodyn.theory.symbols import x as _x_symbol
 
 from .compile import CompiledLaws, check_dps, check_variances, to_mpf
 from .quadrature import GUARD_DIGITS
@@ -57,9 +55,12 @@ def is_odd(activation) -> bool:
     Only the canonical form is compared (no ``simplify``): fast, and a True is
     always right (tanh, erf, sin, x^3 ...); a False may miss an odd function.
     """
+    import sympy                                   # here: the single-input path needs no SymPy
+    from neurodyn.theory.symbols import x as x_symbol
+
     phi = activation.expr
     try:
-        return phi.subs(_x_symbol, -_x_symbol) + phi == 0
+        return phi.subs(x_symbol, -x_symbol) + phi == 0
     except (TypeError, ValueError, sympy.SympifyError):
         return False
 

@@ -23,34 +23,86 @@ sweep over the nodes, with common subexpressions computed once):
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from functools import lru_cache
 
 import mpmath
 import numpy as np
-import sympy
 
-from neurodyn.theory.checks import NUMPY_FUNCTIONS
-from neurodyn.theory.activation import pieces_of
 from neurodyn.theory.errors import ConvergenceError, NotDefinedError
-from neurodyn.theory.symbols import x
 
-__all__ = ["IntegrandBundle", "expect_mp", "expect_np", "GUARD_DIGITS", "NUMPY_FUNCTIONS", "gauss_legendre", "level_error"]
+from . import codegen
+
+__all__ = ["IntegrandBundle", "StoredBundle", "expect_mp", "expect_np", "GUARD_DIGITS", "gauss_legendre",
+           "level_error"]
 
 #: Extra decimal digits carried beyond the requested precision.
 GUARD_DIGITS = 10
 _MAX_LEVEL = 14
 _RUN = 64
 
-def _lambdify(exprs, backend):
+
+def _generate(exprs, backend):
     # Engine-built SymPy trees only (user text never reaches here: see theory.parse).
+    from neurodyn.theory.checks import NUMPY_FUNCTIONS
+    from neurodyn.theory.symbols import x
+
     modules = "mpmath" if backend == "mpmath" else [NUMPY_FUNCTIONS, "numpy"]
-    return sympy.lambdify(x, list(exprs), modules=modules, cse=True)
+    return codegen.generate(x, list(exprs), modules, cse=True)
 
 
-class IntegrandBundle:
+class _Bundle:
+    """What :func:`expect_mp` and :func:`expect_np` use of a bundle (both kinds below)."""
+
+    smooth: bool
+    parity: str | None
+
+    def mp_function(self, index: int):
+        """The mpmath callable ``x -> [f_i(x)]`` on piece ``index``."""
+        return self._compiled("mpmath", index)
+
+    def np_function(self, index: int):
+        """The numpy callable ``x -> [f_i(x)]`` on piece ``index``."""
+        return self._compiled("numpy", index)
+
+    def _compiled(self, backend: str, index: int):
+        # a per-instance cache (an lru_cache on the method would keep every bundle alive)
+        cache = self.__dict__.setdefault("_functions", {})
+        key = (backend, index)
+        if key not in cache:
+            cache[key] = self._function(backend, index)
+        return cache[key]
+
+    def pieces(self) -> int:
+        return len(self.intervals)
+
+    def bounds_mp(self, index: int, ctx=mpmath.mp):
+        """The ends of piece ``index`` at ``ctx``'s precision (+-ctx.inf when unbounded)."""
+        lo, hi = self._ends(index)
+        return (-ctx.inf if lo is None else self._mp(lo, ctx)), (ctx.inf if hi is None else self._mp(hi, ctx))
+
+    def bounds_float(self, index: int):
+        """The ends of piece ``index`` as float64 (None when unbounded)."""
+        lo, hi = self._ends(index)
+        return (None if lo is None else float(lo)), (None if hi is None else float(hi))
+
+    def around_zero(self) -> list:
+        """The pieces whose closure holds x = 0 (one, or two at a kink at 0)."""
+        out = []
+        for k in range(self.pieces()):
+            lo, hi = self._ends(k)
+            if (lo is None or lo <= 0) and (hi is None or 0 <= hi):
+                out.append(k)
+        return out
+
+
+class IntegrandBundle(_Bundle):
     """Integrands ``f_i(x)`` split on the union of their kinks, compiled for both back ends."""
 
     def __init__(self, integrands):
+        import sympy
+        from neurodyn.theory.activation import pieces_of
+
         self.integrands = tuple(sympy.sympify(f) for f in integrands)
         all_pieces = [pieces_of(f) for f in self.integrands]
         cuts = sorted({p.hi for ps in all_pieces for p in ps[:-1]}, key=float)
@@ -67,6 +119,9 @@ class IntegrandBundle:
         self.parity = self._parity() if self.smooth else None
 
     def _parity(self):
+        import sympy
+        from neurodyn.theory.symbols import x
+
         exprs = self.intervals[0][2]
         if all(sympy.expand(f.subs(x, -x) - f) == 0 for f in exprs):
             return "even"
@@ -74,24 +129,83 @@ class IntegrandBundle:
             return "odd"
         return None
 
-    def _compiled(self, backend: str, index: int):
-        # a per-instance cache (an lru_cache on the method would keep every bundle alive)
-        cache = self.__dict__.setdefault("_functions", {})
+    def _generated(self, backend: str, index: int):
+        cache = self.__dict__.setdefault("_generated_code", {})
         key = (backend, index)
         if key not in cache:
-            cache[key] = _lambdify(self.intervals[index][2], backend)
+            cache[key] = _generate(self.intervals[index][2], backend)
         return cache[key]
 
-    def mp_function(self, index: int):
-        """The mpmath callable ``x -> [f_i(x)]`` on piece ``index``."""
-        return self._compiled("mpmath", index)
+    def _function(self, backend: str, index: int):
+        return self._generated(backend, index)[0]
 
-    def np_function(self, index: int):
-        """The numpy callable ``x -> [f_i(x)]`` on piece ``index``."""
-        return self._compiled("numpy", index)
+    def _ends(self, index: int):
+        lo, hi, _ = self.intervals[index]
+        return (None if lo.is_infinite else lo), (None if hi.is_infinite else hi)
+
+    @staticmethod
+    def _mp(value, ctx):
+        import sympy
+        return ctx.mpf(sympy.N(value, ctx.dps))
+
+    def spec(self) -> dict | None:
+        """A description that :class:`StoredBundle` rebuilds without SymPy, or None if there is none.
+
+        Finite ends must be dyadic rationals (exact in binary, so both kinds of bundle
+        turn them into the same mpf at any precision).
+        """
+        intervals = []
+        for k, (lo, hi, _) in enumerate(self.intervals):
+            ends = []
+            for end in (lo, hi):
+                if end.is_infinite:
+                    ends.append(None)
+                    continue
+                if not end.is_Rational or end.q & (end.q - 1):
+                    return None
+                ends.append(f"{end.p}/{end.q}")
+            codes = {b: self._generated(b, k)[1] for b in ("mpmath", "numpy")}
+            if None in codes.values():
+                return None
+            intervals.append({"lo": ends[0], "hi": ends[1], **codes})
+        return {"size": len(self), "smooth": self.smooth, "parity": self.parity, "intervals": intervals}
 
     def __len__(self):
         return len(self.integrands)
+
+
+class StoredBundle(_Bundle):
+    """An :class:`IntegrandBundle` rebuilt from its :meth:`~IntegrandBundle.spec` (no SymPy).
+
+    >>> import sympy
+    >>> from neurodyn.theory.symbols import x
+    >>> b = IntegrandBundle([sympy.Max(0, x) ** 2])
+    >>> s = StoredBundle(b.spec())
+    >>> v = mpmath.mpf("0.3")
+    >>> expect_mp(s, v, dps=20) == expect_mp(b, v, dps=20)
+    True
+    """
+
+    def __init__(self, spec: dict):
+        self._spec = spec
+        self._size = spec["size"]
+        self.smooth, self.parity = spec["smooth"], spec["parity"]
+        self.intervals = [(None if iv["lo"] is None else Fraction(iv["lo"]),
+                           None if iv["hi"] is None else Fraction(iv["hi"]), None) for iv in spec["intervals"]]
+
+    def _function(self, backend: str, index: int):
+        return codegen.load(self._spec["intervals"][index][backend])
+
+    def _ends(self, index: int):
+        lo, hi, _ = self.intervals[index]
+        return lo, hi
+
+    @staticmethod
+    def _mp(value: Fraction, ctx):
+        return ctx.mpf(value.numerator) / value.denominator        # exact: the denominator is a power of 2
+
+    def __len__(self):
+        return self._size
 
 
 # ------------------------------------------------------------------------------------
@@ -225,10 +339,11 @@ def _trapezoid_mp(fn, s, m, tol, parity, dps, ctx=mpmath.mp):
 def _pieces_mp(bundle, s, m, dps, ctx=mpmath.mp):
     values = [ctx.mpf(0)] * m
     errors = [ctx.mpf(0)] * m
-    for index, (lo, hi, _) in enumerate(bundle.intervals):
+    for index in range(bundle.pieces()):
         fn = bundle.mp_function(index)
-        a = -ctx.inf if lo == -sympy.oo else ctx.mpf(sympy.N(lo, ctx.dps)) / s
-        b = ctx.inf if hi == sympy.oo else ctx.mpf(sympy.N(hi, ctx.dps)) / s
+        lo, hi = bundle.bounds_mp(index, ctx)
+        a = -ctx.inf if ctx.isinf(lo) else lo / s
+        b = ctx.inf if ctx.isinf(hi) else hi / s
         for i in range(m):
             val, err = ctx.quad(lambda zz, i=i: fn(s * zz)[i] * ctx.npdf(zz), [a, b], error=True)
             values[i] += val
@@ -236,7 +351,7 @@ def _pieces_mp(bundle, s, m, dps, ctx=mpmath.mp):
     return values, errors
 
 
-def expect_mp(bundle: IntegrandBundle, v, dps: int, ctx=mpmath.mp):
+def expect_mp(bundle, v, dps: int, ctx=mpmath.mp):
     """``[E_z[f_i(sqrt(v) z)]]`` at ``dps`` digits: (values, error estimates), lists of mpf.
 
     Works at ``dps + GUARD_DIGITS`` inside ``ctx.workdps``; the caller's
@@ -248,8 +363,7 @@ def expect_mp(bundle: IntegrandBundle, v, dps: int, ctx=mpmath.mp):
         if v < 0:
             raise NotDefinedError(f"a Gaussian expectation needs a variance >= 0, got {ctx.nstr(v, 8)}")
         if v == 0:                     # the limit v -> 0: f(0), or the mean of f(0-), f(0+) at a kink
-            sides = [k for k, (lo, hi, _) in enumerate(bundle.intervals) if lo <= 0 <= hi]
-            rows = [bundle.mp_function(k)(ctx.mpf(0)) for k in sides]
+            rows = [bundle.mp_function(k)(ctx.mpf(0)) for k in bundle.around_zero()]
             return [sum(col) / len(rows) for col in zip(*rows)], [ctx.mpf(0)] * m
         s = ctx.sqrt(v)
         if bundle.smooth:
@@ -287,7 +401,7 @@ def _call_np(fn, xs, m):
 NP_BLOCK = 256
 
 
-def expect_np(bundle: IntegrandBundle, v):
+def expect_np(bundle, v):
     """Float64 ``E_z[f_i(sqrt(v) z)]`` for an array ``v``: (values, errors), arrays of shape (m, *v.shape).
 
     Large arrays are done in blocks of :data:`NP_BLOCK` variances, so memory does not grow with them.
@@ -305,7 +419,7 @@ def expect_np(bundle: IntegrandBundle, v):
     return vals, errs
 
 
-def _expect_np_block(bundle: IntegrandBundle, v):
+def _expect_np_block(bundle, v):
     m = len(bundle)
     s = np.sqrt(v)[..., None]
     if bundle.smooth:
@@ -328,10 +442,11 @@ def _expect_np_block(bundle: IntegrandBundle, v):
     vals = np.zeros((m,) + v.shape)
     coarse = np.zeros((m,) + v.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for index, (lo, hi, _) in enumerate(bundle.intervals):
+        for index in range(bundle.pieces()):
             fn = bundle.np_function(index)
-            a = np.full(v.shape, -_ZMAX) if lo == -sympy.oo else np.maximum(float(lo) / np.sqrt(v), -_ZMAX)
-            b = np.full(v.shape, _ZMAX) if hi == sympy.oo else np.minimum(float(hi) / np.sqrt(v), _ZMAX)
+            lo, hi = bundle.bounds_float(index)
+            a = np.full(v.shape, -_ZMAX) if lo is None else np.maximum(lo / np.sqrt(v), -_ZMAX)
+            b = np.full(v.shape, _ZMAX) if hi is None else np.minimum(hi / np.sqrt(v), _ZMAX)
             b = np.maximum(a, b)
             for t, wt, acc in ((nodes, weights, vals), (coarse_nodes, coarse_weights, coarse)):
                 half = ((b - a) / 2)[..., None]
@@ -341,9 +456,8 @@ def _expect_np_block(bundle: IntegrandBundle, v):
                     acc[i] += np.where(w > 0, f * w, 0.0).sum(axis=-1)
     zero = (v == 0).reshape(-1)
     if np.any(zero):                   # the limit v -> 0: the mean of f(0-) and f(0+)
-        sides = [k for k, (lo, hi, _) in enumerate(bundle.intervals) if lo <= 0 <= hi]
         at0 = np.mean([[float(np.asarray(r)) for r in _call_np(bundle.np_function(k), np.zeros(()), m)]
-                       for k in sides], axis=0)
+                       for k in bundle.around_zero()], axis=0)
         flat_vals, flat_coarse = vals.reshape(m, -1), coarse.reshape(m, -1)
         flat_vals[:, zero] = flat_coarse[:, zero] = at0[:, None]
     return vals, np.abs(vals - coarse) + 1e-15 * np.abs(vals)

@@ -28,24 +28,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import importlib.metadata
 import json
 import os
-import pickle
-import tempfile
-import time
 from pathlib import Path
 
 import mpmath
-import sympy
 
-from .activation import Activation
-from .budget import generous, run_in_worker
 from .errors import ActivationError, NeurodynError
-from .laws import LAWS, Laws, derive_uncached
-from .parse import parse_number
 
-__all__ = ["load", "store", "rebuild", "check", "key", "source_digest", "PACKAGE_DIR", "user_dir"]
+__all__ = ["load", "store", "rebuild", "check", "key", "source_digest", "PACKAGE_DIR", "user_dir",
+           "read_program", "write_program", "program_fields"]
 
 _THEORY = Path(__file__).resolve().parent
 #: The folder of the committed catalogue entries (package data).
@@ -71,6 +63,7 @@ def source_digest() -> str:
 
 
 def _neurodyn_version() -> str:
+    import importlib.metadata
     try:
         return importlib.metadata.version("neurodyn")
     except importlib.metadata.PackageNotFoundError:
@@ -79,13 +72,19 @@ def _neurodyn_version() -> str:
 
 def _exact(value) -> str:
     """A parameter value as an exact number (``1.0`` and ``1`` are one key)."""
+    from .parse import parse_number
     try:
         return str(parse_number(str(value)))
     except ActivationError:
         return str(value)
 
 
-def _key_fields(activation: Activation) -> dict:
+def _key_fields(activation) -> dict:
+    import sympy
+
+    from . import geometry  # noqa: F401  (registers the geometry laws: the key lists every law)
+    from .laws import LAWS
+
     return {
         "format": _FORMAT,
         "expr": sympy.srepr(activation.expr),
@@ -98,7 +97,7 @@ def _key_fields(activation: Activation) -> dict:
     }
 
 
-def key(activation: Activation) -> str:
+def key(activation) -> str:
     """The cache key of ``activation`` (64 hex digits; see the module docstring)."""
     text = json.dumps(_key_fields(activation), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -126,7 +125,10 @@ def _trusted(path: Path) -> bool:
     return True
 
 
-def _read(path: Path, fields: dict) -> Laws | None:
+def _read(path: Path, fields: dict):
+    import pickle
+
+    from .laws import Laws
     try:
         with open(path, "rb") as fh:
             stored = pickle.load(fh)
@@ -137,7 +139,7 @@ def _read(path: Path, fields: dict) -> Laws | None:
     return stored["laws"]
 
 
-def load(activation: Activation) -> Laws | None:
+def load(activation):
     """The cached laws of ``activation``, or None (a miss).
 
     The package folder is tried first, then the user cache. The returned laws
@@ -157,11 +159,17 @@ def load(activation: Activation) -> Laws | None:
     return None
 
 
-def _write(folder: Path, activation: Activation, laws: Laws) -> Path:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = folder / (key(activation) + _SUFFIX)
+def _write(folder: Path, activation, laws) -> Path:
+    import pickle
     payload = pickle.dumps({"key": _key_fields(activation), "laws": laws}, protocol=4)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=_SUFFIX)
+    return _write_bytes(folder, key(activation) + _SUFFIX, payload)
+
+
+def _write_bytes(folder: Path, name: str, payload: bytes) -> Path:
+    import tempfile
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=Path(name).suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
@@ -173,11 +181,12 @@ def _write(folder: Path, activation: Activation, laws: Laws) -> Path:
     return path
 
 
-def store(activation: Activation, laws: Laws) -> Path | None:
+def store(activation, laws) -> Path | None:
     """Keep ``laws`` of ``activation`` in the user cache; returns the file (None when off).
 
     A folder that cannot be written is not an error: the laws are simply not kept.
     """
+    from .laws import Laws
     if not isinstance(laws, Laws) or laws.activation.expr != activation.expr:
         raise NeurodynError("store(activation, laws): the laws were not derived for this activation")
     folder = user_dir()
@@ -189,13 +198,15 @@ def store(activation: Activation, laws: Laws) -> Path | None:
         return None
 
 
-def _catalogue(names=None) -> dict[str, Activation]:
+def _catalogue(names=None) -> dict:
     from . import catalog
     chosen = catalog.names() if names is None else list(names)
     return {name: catalog.get(name) for name in chosen}
 
 
-def _derive_generously(activation: Activation) -> Laws:
+def _derive_generously(activation):
+    from .budget import generous
+    from .laws import derive_uncached
     with generous(REBUILD_GENEROSITY):
         return derive_uncached(activation)
 
@@ -206,6 +217,9 @@ def rebuild(names=None, *, out=None) -> list[Path]:
     With ``names=None`` every catalogue entry is derived and files of entries no
     longer current are removed. Returns the files written.
     """
+    import time
+
+    from .budget import run_in_worker
     written = []
     for name, act in _catalogue(names).items():
         started = time.monotonic()
@@ -234,7 +248,128 @@ def check() -> list[str]:
             problems.append(f"{name}: missing or stale")
         elif _read(path, _key_fields(act)) is None:
             problems.append(f"{name}: unreadable")
+        record = _read_record(PACKAGE_DIR / (name + PROGRAM_SUFFIX))
+        if record is None or record.get("fast") != program_fields(name) or record.get("key") != key(act):
+            problems.append(f"{name}: compiled program missing or stale")
     for path in sorted(PACKAGE_DIR.glob("*" + _SUFFIX)):
         if path.name not in expected:
             problems.append(f"{path.name}: stale file")
     return problems
+
+
+# ----------------------------------------------------------------------------------------
+# compiled programs: the generated numeric source of a catalogue entry's laws
+# ----------------------------------------------------------------------------------------
+#: Suffix of a catalogue entry's compiled program (``tanh.program.json``, next to the pickles).
+PROGRAM_SUFFIX = ".program.json"
+
+
+def program_fields(name: str) -> dict:
+    """What a catalogue entry's program is checked against when it is read, computed without SymPy.
+
+    The cache key of the entry (see :func:`key`) is a function of these: the entry's
+    expression and parameters are fixed by its name, its default parameters and the
+    sources of ``neurodyn.theory`` (``catalog_entries.py``, ``parse.py`` ...), and so
+    is the law registry; SymPy's version is read from the ``sympy/release.py`` that
+    would be imported, neurodyn's from its installed ``.dist-info``. A program
+    written for other fields is stale (a miss).
+    """
+    from .catalog_entries import ENTRIES
+    return {
+        "format": _FORMAT,
+        "name": name,
+        "params": [[k, str(v)] for k, v in ENTRIES[name].defaults],
+        "sympy": _sympy_release(),
+        "mpmath": mpmath.__version__,
+        "neurodyn": _dist_info_version("neurodyn"),
+        "theory": source_digest(),
+    }
+
+
+def _sympy_release() -> str:
+    """``sympy.__version__`` without importing SymPy (it is defined in ``sympy/release.py``)."""
+    import importlib.util
+    import re
+    try:
+        spec = importlib.util.find_spec("sympy")
+        text = (Path(spec.origin).parent / "release.py").read_text(encoding="utf-8")
+    except (AttributeError, ImportError, OSError, TypeError, ValueError):
+        return "unknown"
+    match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+    return match.group(1) if match else "unknown"
+
+
+def _dist_info_version(project: str) -> str:
+    """The version in the name of ``project``'s first ``NAME-VERSION.dist-info`` on ``sys.path``."""
+    import sys
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in names:
+            if item.endswith(".dist-info"):
+                dist, _, version = item[:-len(".dist-info")].partition("-")
+                if dist.lower().replace("_", "-") == project:
+                    return version
+    return "unknown"
+
+
+def _read_record(path: Path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            record = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_program(name: str, checks: dict | None = None) -> dict | None:
+    """The stored program of the catalogue entry ``name`` (default parameters), or None.
+
+    Read from the package folder, then from the user cache; returned only when its
+    fields are those of :func:`program_fields` now and its ``checks`` (the numeric
+    side's own, e.g. a digest of the code that wrote it) are the ones given. No SymPy.
+    """
+    from .catalog_entries import ENTRIES
+    if name not in ENTRIES:
+        return None
+    file = name + PROGRAM_SUFFIX
+    places = [PACKAGE_DIR / file]
+    folder = user_dir()
+    if folder is not None and _trusted(folder / file):
+        places.append(folder / file)
+    fields = None
+    for path in places:
+        record = _read_record(path)
+        if record is None:
+            continue
+        fields = fields or program_fields(name)
+        if record.get("fast") == fields and record.get("checks") == (checks or {}) \
+                and isinstance(record.get("program"), dict):
+            return record["program"]
+    return None
+
+
+def write_program(name: str, program: dict, checks: dict | None = None, *, user: bool = False) -> Path | None:
+    """Keep ``program`` for the catalogue entry ``name`` (package folder, or the user cache).
+
+    Only when the entry's laws are cached (committed or in the user cache): the
+    program then belongs to the laws that :func:`load` returns, and its record
+    carries their key. Returns the file, or None when nothing was written.
+    """
+    from . import catalog
+    act = catalog.get(name)
+    if load(act) is None:
+        return None
+    folder = user_dir() if user else PACKAGE_DIR
+    if folder is None:
+        return None
+    record = {"fast": program_fields(name), "key": key(act), "checks": checks or {}, "program": program}
+    payload = json.dumps(record, sort_keys=True, indent=1).encode() + b"\n"
+    try:
+        return _write_bytes(folder, name + PROGRAM_SUFFIX, payload)
+    except OSError:
+        if not user:
+            raise
+        return None

@@ -15,7 +15,10 @@ Examples::
     neurodyn q-map tanh --sigma-w2 2.25 --sigma-b2 0.05 --q 0:3:121 --png qmap.png
 
 Adding a command is one module in this package with ``register(subparsers)``
-(which sets ``run``) and one entry in :data:`COMMANDS`.
+(which sets ``run``) and one entry in :data:`COMMANDS`. Only the module of the
+command being run is imported (the one named like the command, ``fixed-point``
+-> ``fixed_point``; every module when there is no such module, for ``--help``
+and for a command named otherwise), so a command pays only for its own imports.
 
 >>> import io
 >>> out = io.StringIO()
@@ -40,22 +43,45 @@ COMMANDS = ("listing", "derive", "fixed_point", "q_map", "c_map", "critical", "p
             "geometry", "latex", "document", "gallery", "cache")
 
 
-def _version() -> str:
-    from neurodyn import __version__
-    return __version__
+class _VersionAction(argparse.Action):
+    """``--version``: the version is read only when asked for (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from neurodyn import __version__
+        parser.exit(message=f"{parser.prog} {__version__}\n")
 
 
-def build_parser() -> Parser:
-    """The argument parser of ``neurodyn`` with every command of :data:`COMMANDS`."""
+def _command_word(argv) -> str | None:
+    """The command in ``argv``: its first word that is not an option (the top-level options take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _parser_for(argv) -> Parser:
+    """The parser with the one command module that ``argv`` names, or with every command."""
+    word = _command_word(argv)
+    module = word.replace("-", "_") if word else None
+    if module in COMMANDS:
+        parser = build_parser((module,))
+        if word in parser.commands:
+            return parser
+    return build_parser()
+
+
+def build_parser(modules=None) -> Parser:
+    """The argument parser of ``neurodyn`` with every command of :data:`COMMANDS` (or of ``modules``)."""
     parser = Parser(prog=PROG,
                     description="Mean-field laws of deep random networks: derived, exported, computed.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     parser.add_argument("--traceback", action="store_true",
                         help="on an error, show the full Python traceback (for debugging and bug reports)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in COMMANDS if modules is None else modules:
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    parser.commands = tuple(sub.choices)
     for command in sub.choices.values():            # also accepted after the command's name
         command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
                              help="on an error, show the full Python traceback")
@@ -65,7 +91,8 @@ def build_parser() -> Parser:
 def main(argv=None, out=None) -> int:
     """Run ``neurodyn`` with ``argv`` (default: ``sys.argv[1:]``), printing to ``out``; the exit code."""
     out = out or sys.stdout
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser_for(argv)
     args = parser.parse_args(argv)
     try:
         return args.run(args, out)

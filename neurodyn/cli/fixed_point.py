@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import sys
 
-from neurodyn.numerics import compile_laws, fixed_point
 from neurodyn.numerics.criticality import correlation_fixed_point
-from neurodyn.theory import derive
+from neurodyn.numerics.fixedpoint import fixed_point
 
-from .options import (HANDLED, PROG, activation_from, add_activation, add_dps, add_variances, elapsed_on_tty,
+from .options import (HANDLED, PROG, add_activation, add_dps, add_variances, compiled_from, elapsed_on_tty,
                       error_message, nonnegative, variance)
 
 
@@ -26,13 +25,12 @@ def _two_input_rows(single, both) -> str:
 
 
 def run(args, out) -> int:
-    act = activation_from(args)
     sw2, sb2 = variance(args, "w"), variance(args, "b")
     q0 = nonnegative("--q0", args.q0)
-    f = compile_laws(derive(act))
+    f = compiled_from(args)
     fp = fixed_point(f, sw2, sb2, dps=args.dps, q0=q0, two_input=False)
     if not args.json:
-        print(f"{act.name} at sigma_w2 = {sw2}, sigma_b2 = {sb2} ({args.dps} digits)", file=out)
+        print(f"{f.activation.name} at sigma_w2 = {sw2}, sigma_b2 = {sb2} ({args.dps} digits)", file=out)
         print(fp, file=out)
         out.flush()
     if args.single_input:

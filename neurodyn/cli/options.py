@@ -25,13 +25,11 @@ import threading
 import time
 from decimal import Decimal, InvalidOperation
 
-import numpy as np
-
-from neurodyn.theory import Activation, NeurodynError, catalog
+from neurodyn.theory.errors import NeurodynError
 
 __all__ = ["PROG", "UsageError", "Parser", "add_activation", "add_variances", "add_dps", "activation_from",
            "params", "variance", "parse_grid", "is_grid", "nonnegative", "emit", "error_message", "HANDLED",
-           "elapsed_on_tty", "DEFAULT_DPS"]
+           "elapsed_on_tty", "DEFAULT_DPS", "compiled_from"]
 
 PROG = "neurodyn"
 #: Digits when a command computes at high precision and --dps is not given.
@@ -103,12 +101,37 @@ def params(pairs) -> dict:
     return out
 
 
-def activation_from(args) -> Activation:
+def activation_from(args):
     """The activation of a command: a catalogue name (with parameters) or an expression in x."""
+    from neurodyn.theory import Activation, catalog
+
     spec, given = args.activation, params(args.param)
     if spec in catalog.ENTRIES:
         return catalog.get(spec, **given)
     return Activation.parse(spec, name=args.name, params=given)
+
+
+def compiled_from(args):
+    """The compiled laws of a command's activation (:class:`~neurodyn.numerics.compile.CompiledLaws`).
+
+    A catalogue name without ``--param`` is loaded from its stored program when that
+    is fresh: no SymPy is imported (the same numbers). Otherwise the laws are
+    derived and compiled, and a catalogue entry's program is then kept in the user
+    cache for the next call.
+    """
+    from neurodyn.numerics.compile import compile_laws, load_stored, store_program
+    from neurodyn.theory.catalog_entries import ENTRIES
+
+    stock = args.activation in ENTRIES and not args.param
+    if stock:
+        compiled = load_stored(args.activation)
+        if compiled is not None:
+            return compiled
+    from neurodyn.theory import derive
+    compiled = compile_laws(derive(activation_from(args)))
+    if stock:
+        store_program(args.activation, compiled, user=True)
+    return compiled
 
 
 def variance(args, which: str) -> str:
@@ -134,7 +157,7 @@ def is_grid(text: str) -> bool:
     return ":" in text
 
 
-def parse_grid(text: str, flag: str) -> np.ndarray:
+def parse_grid(text: str, flag: str):
     """``START:STOP:NUM`` (``NUM`` points, both ends included) or one number, as a float64 array."""
     parts = text.split(":")
     try:
@@ -151,6 +174,7 @@ def parse_grid(text: str, flag: str) -> np.ndarray:
         raise UsageError(f"{flag}: NUM must be >= 1")
     if not (math.isfinite(start) and math.isfinite(stop)):
         raise UsageError(f"{flag}: START and STOP must be finite numbers, got {text!r}")
+    import numpy as np
     return np.linspace(start, stop, num)
 
 
