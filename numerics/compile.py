@@ -44,7 +44,8 @@ from . import codegen
 from .quadrature import GUARD_DIGITS, IntegrandBundle, StoredBundle, expect_mp, expect_np
 from .results import Estimate
 
-__all__ = ["compile_laws", "CompiledLaws", "to_mpf", "MAX_DPS", "load_stored", "store_program", "PROGRAM_FORMAT"]
+__all__ = ["compile_laws", "CompiledLaws", "to_mpf", "MAX_DPS", "load_stored", "store_program", "PROGRAM_FORMAT",
+           "program_checks"]
 
 #: Largest precision accepted (digits).
 MAX_DPS = 1000
@@ -476,7 +477,8 @@ _NUMERICS = Path(__file__).resolve().parent
 PROGRAM_SOURCES = ("codegen.py", "compile.py", "quadrature.py")
 
 
-def _checks() -> dict:
+def program_checks() -> dict:
+    """The numeric side's checks of a stored program: its format and a digest of :data:`PROGRAM_SOURCES`."""
     h = hashlib.sha256()
     for name in PROGRAM_SOURCES:
         h.update(name.encode() + b"\0" + (_NUMERICS / name).read_bytes() + b"\0")
@@ -494,7 +496,7 @@ def store_program(name: str, compiled: CompiledLaws | None = None, *, user: bool
     from neurodyn.theory import cache, catalog, derive
 
     f = compiled if compiled is not None else compile_laws(derive(catalog.get(name)))
-    return cache.write_program(name, f.program(), _checks(), user=user)
+    return cache.write_program(name, f.program(), program_checks(), user=user)
 
 
 def load_stored(name: str) -> CompiledLaws | None:
@@ -507,5 +509,5 @@ def load_stored(name: str) -> CompiledLaws | None:
     """
     from neurodyn.theory import cache
 
-    program = cache.read_program(name, _checks())
+    program = cache.read_program(name, program_checks())
     return None if program is None else CompiledLaws._from_program(program, name)

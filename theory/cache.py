@@ -237,8 +237,12 @@ def rebuild(names=None, *, out=None) -> list[Path]:
     return written
 
 
-def check() -> list[str]:
-    """Problems of the committed cache: catalogue entries missing or stale, files left over."""
+def check(program_checks: dict | None = None) -> list[str]:
+    """Problems of the committed cache: catalogue entries missing or stale, files left over.
+
+    Each entry's compiled program must belong to the entry's current key and carry
+    ``program_checks`` (the numeric side's, see :func:`read_program`) when given.
+    """
     problems, expected = [], set()
     for name, act in _catalogue().items():
         file = key(act) + _SUFFIX
@@ -249,7 +253,8 @@ def check() -> list[str]:
         elif _read(path, _key_fields(act)) is None:
             problems.append(f"{name}: unreadable")
         record = _read_record(PACKAGE_DIR / (name + PROGRAM_SUFFIX))
-        if record is None or record.get("fast") != program_fields(name) or record.get("key") != key(act):
+        if record is None or record.get("fast") != program_fields(name) or record.get("key") != key(act) \
+                or (program_checks is not None and record.get("checks") != program_checks):
             problems.append(f"{name}: compiled program missing or stale")
     for path in sorted(PACKAGE_DIR.glob("*" + _SUFFIX)):
         if path.name not in expected:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from neurodyn.theory import cache
+from neurodyn.theory import cache, catalog
 
 from .options import UsageError
 
@@ -20,7 +20,8 @@ def run(args, out) -> int:
     if args.check:
         if args.names:
             raise UsageError("--check takes no names")
-        problems = cache.check()
+        from neurodyn.numerics.compile import program_checks
+        problems = cache.check(program_checks())
         if problems:
             print(f"neurodyn: error: derivation cache: {len(problems)} problem(s): {'; '.join(problems)}; "
                   "run `neurodyn cache --rebuild`", file=sys.stderr)
@@ -28,6 +29,9 @@ def run(args, out) -> int:
         print(f"derivation cache: every catalogue entry is fresh ({cache.PACKAGE_DIR})", file=out)
         return 0
     cache.rebuild(args.names or None, out=out)
+    from neurodyn.numerics.compile import store_program         # the generated source of each entry's laws
+    for name in args.names or catalog.names():
+        store_program(name)
     return 0
 
 
