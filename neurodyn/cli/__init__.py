@@ -51,7 +51,8 @@ class _VersionAction(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         from neurodyn import __version__
-        parser.exit(message=f"{parser.prog} {__version__}\n")
+        print(f"{parser.prog} {__version__}", file=sys.stdout)        # where argparse's own version goes
+        parser.exit()
 
 
 def _command_word(argv) -> str | None:
