@@ -83,14 +83,23 @@ def describe(fn) -> dict | None:
     return {"source": source, "function": fn.__name__, "names": names}
 
 
-def _resolve(ref: str):
+def _resolve(ref: str, ctx=None):
     module_name, _, attr = ref.partition(":")
+    if ctx is not None and module_name == "mpmath":          # mpmath's functions are its global context's
+        if not attr:
+            return ctx
+        if hasattr(ctx, attr):
+            return getattr(ctx, attr)
     module = importlib.import_module(module_name)
     return getattr(module, attr) if attr else module
 
 
-def load(code: dict):
-    """The function described by ``code`` (from :func:`describe`), built without SymPy."""
-    namespace = {name: _resolve(ref) for name, ref in code["names"].items()}
+def load(code: dict, ctx=None):
+    """The function described by ``code`` (from :func:`describe`), built without SymPy.
+
+    With an mpmath context ``ctx``, mpmath's names are taken from it (``ctx.tanh``,
+    ``ctx.mpf``, ...): the function computes in that context, at its precision.
+    """
+    namespace = {name: _resolve(ref, ctx) for name, ref in code["names"].items()}
     exec(compile(code["source"], "<neurodyn-generated>", "exec"), namespace)   # noqa: S102 - our own stored code
     return namespace[code["function"]]

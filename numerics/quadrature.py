@@ -29,7 +29,7 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 
-from neurodyn.theory.errors import ConvergenceError, NotDefinedError
+from neurodyn.theory.errors import ConvergenceError, NeurodynError, NotDefinedError
 
 from . import codegen
 
@@ -57,9 +57,18 @@ class _Bundle:
     smooth: bool
     parity: str | None
 
-    def mp_function(self, index: int):
-        """The mpmath callable ``x -> [f_i(x)]`` on piece ``index``."""
-        return self._compiled("mpmath", index)
+    def mp_function(self, index: int, ctx=None):
+        """The mpmath callable ``x -> [f_i(x)]`` on piece ``index`` (computing in ``ctx``, default mpmath.mp)."""
+        if ctx is None or ctx is mpmath.mp:
+            return self._compiled("mpmath", index)
+        cache = self.__dict__.setdefault("_functions", {})
+        key = ("mpmath", index, id(ctx))
+        if key not in cache:
+            code = self._code("mpmath", index)
+            if code is None:
+                raise NeurodynError("this integrand cannot be evaluated in another mpmath context")
+            cache[key] = (ctx, codegen.load(code, ctx))          # ctx kept: its id stays its own
+        return cache[key][1]
 
     def np_function(self, index: int):
         """The numpy callable ``x -> [f_i(x)]`` on piece ``index``."""
@@ -139,6 +148,9 @@ class IntegrandBundle(_Bundle):
     def _function(self, backend: str, index: int):
         return self._generated(backend, index)[0]
 
+    def _code(self, backend: str, index: int):
+        return self._generated(backend, index)[1]
+
     def _ends(self, index: int):
         lo, hi, _ = self.intervals[index]
         return (None if lo.is_infinite else lo), (None if hi.is_infinite else hi)
@@ -195,6 +207,9 @@ class StoredBundle(_Bundle):
 
     def _function(self, backend: str, index: int):
         return codegen.load(self._spec["intervals"][index][backend])
+
+    def _code(self, backend: str, index: int):
+        return self._spec["intervals"][index][backend]
 
     def _ends(self, index: int):
         lo, hi, _ = self.intervals[index]
@@ -340,7 +355,7 @@ def _pieces_mp(bundle, s, m, dps, ctx=mpmath.mp):
     values = [ctx.mpf(0)] * m
     errors = [ctx.mpf(0)] * m
     for index in range(bundle.pieces()):
-        fn = bundle.mp_function(index)
+        fn = bundle.mp_function(index, ctx)
         lo, hi = bundle.bounds_mp(index, ctx)
         a = -ctx.inf if ctx.isinf(lo) else lo / s
         b = ctx.inf if ctx.isinf(hi) else hi / s
@@ -363,14 +378,14 @@ def expect_mp(bundle, v, dps: int, ctx=mpmath.mp):
         if v < 0:
             raise NotDefinedError(f"a Gaussian expectation needs a variance >= 0, got {ctx.nstr(v, 8)}")
         if v == 0:                     # the limit v -> 0: f(0), or the mean of f(0-), f(0+) at a kink
-            rows = [bundle.mp_function(k)(ctx.mpf(0)) for k in bundle.around_zero()]
+            rows = [bundle.mp_function(k, ctx)(ctx.mpf(0)) for k in bundle.around_zero()]
             return [sum(col) / len(rows) for col in zip(*rows)], [ctx.mpf(0)] * m
         s = ctx.sqrt(v)
         if bundle.smooth:
             if bundle.parity == "odd":
                 return [ctx.mpf(0)] * m, [ctx.mpf(0)] * m
             tol = ctx.mpf(10) ** (-(dps + 3))
-            vals, errs = _trapezoid_mp(bundle.mp_function(0), s, m, tol, bundle.parity, dps, ctx)
+            vals, errs = _trapezoid_mp(bundle.mp_function(0, ctx), s, m, tol, bundle.parity, dps, ctx)
         else:
             vals, errs = _pieces_mp(bundle, s, m, dps, ctx)
         return [+a for a in vals], [+e for e in errs]

@@ -48,6 +48,7 @@ from neurodyn.theory.errors import ConvergenceError, NeurodynError, NotDefinedEr
 from neurodyn.theory.tactics.gaussian_exponential import gaussian_exponential_1d
 from neurodyn.theory.symbols import x
 
+from . import codegen
 from .quadrature import GUARD_DIGITS, IntegrandBundle, gauss_legendre, level_error
 
 __all__ = ["BivariateBundle", "expect2_mp", "expect2_np"]
@@ -99,8 +100,21 @@ class BivariateBundle:
                 exprs.append(sum(gaussian_exponential_1d(p.expr, var, p.lo, p.hi, mean) for p in pieces_of(g)))
         except NeurodynError:
             return None
-        return (sympy.lambdify((mean, var), exprs, "mpmath", cse=True),
-                sympy.lambdify((mean, var), exprs, [NUMPY_FUNCTIONS, "numpy"], cse=True))
+        mp_fn, self._conditional_code = codegen.generate((mean, var), exprs, "mpmath", cse=True)
+        return (mp_fn, sympy.lambdify((mean, var), exprs, [NUMPY_FUNCTIONS, "numpy"], cse=True))
+
+    def conditional_mp(self, ctx=mpmath.mp):
+        """The mpmath function of :attr:`conditional` computing in ``ctx`` (None when there is none)."""
+        if self.conditional is None:
+            return None
+        if ctx is mpmath.mp:
+            return self.conditional[0]
+        functions = self.__dict__.setdefault("_conditional_functions", {})
+        if id(ctx) not in functions:
+            if self._conditional_code is None:
+                raise NeurodynError("this conditional expectation cannot be evaluated in another mpmath context")
+            functions[id(ctx)] = (ctx, codegen.load(self._conditional_code, ctx))
+        return functions[id(ctx)][1]
 
 
 def _parity(h) -> int:
@@ -111,24 +125,24 @@ def _parity(h) -> int:
     return 0
 
 
-def _split(v11, v12, v22):
-    s1 = mpmath.sqrt(v11)
+def _split(v11, v12, v22, ctx=mpmath.mp):
+    s1 = ctx.sqrt(v11)
     a = v12 / s1
     b2 = v22 - a * a
     if b2 < 0:
-        if b2 > -mpmath.mpf(10) ** (-mpmath.mp.dps + 5) * v22:
-            b2 = mpmath.mpf(0)
+        if b2 > -ctx.mpf(10) ** (-ctx.dps + 5) * v22:
+            b2 = ctx.mpf(0)
         else:
             raise NotDefinedError("the covariance matrix is not positive semi-definite (|q12| > sqrt(q11 q22))")
-    return s1, a, mpmath.sqrt(b2)
+    return s1, a, ctx.sqrt(b2)
 
 
-def _extent(fn, s, eps):
+def _extent(fn, s, eps, ctx=mpmath.mp):
     """Half-width in z beyond which |fn(s z)| exp(-z^2/2) stays negligible."""
-    z, step, peak, small = mpmath.mpf(0), mpmath.mpf(1) / 2, mpmath.mpf(0), 0
+    z, step, peak, small = ctx.mpf(0), ctx.mpf(1) / 2, ctx.mpf(0), 0
     while small < 3:
         z += step
-        w = mpmath.exp(-z * z / 2)
+        w = ctx.exp(-z * z / 2)
         size = max(max(abs(v) for v in fn(s * z)), max(abs(v) for v in fn(-s * z))) * w
         peak = max(peak, size)
         small = small + 1 if (z > 3 and size <= eps * peak) or (peak == 0 and z > 40) else 0
@@ -137,18 +151,18 @@ def _extent(fn, s, eps):
     return z
 
 
-def _grid_mp(bundle, s1, a, b, dps):
+def _grid_mp(bundle, s1, a, b, dps, ctx=mpmath.mp):
     m = len(bundle)
-    ff, gf = bundle.f.mp_function(0), bundle.g.mp_function(0)
-    eps = mpmath.mpf(10) ** (-(dps + GUARD_DIGITS + 2))
-    tol = mpmath.mpf(10) ** (-(dps + 1))
-    radius = max(_extent(ff, s1, eps), _extent(gf, mpmath.sqrt(a * a + b * b), eps))
-    norm = 1 / (2 * mpmath.pi)
+    ff, gf = bundle.f.mp_function(0, ctx), bundle.g.mp_function(0, ctx)
+    eps = ctx.mpf(10) ** (-(dps + GUARD_DIGITS + 2))
+    tol = ctx.mpf(10) ** (-(dps + 1))
+    radius = max(_extent(ff, s1, eps, ctx), _extent(gf, ctx.sqrt(a * a + b * b), eps, ctx))
+    norm = 1 / (2 * ctx.pi)
     weights, frow = {}, {}
 
     def w(zz):
         if zz not in weights:
-            weights[zz] = mpmath.exp(-zz * zz / 2)
+            weights[zz] = ctx.exp(-zz * zz / 2)
         return weights[zz]
 
     def f_at(z1):
@@ -156,18 +170,18 @@ def _grid_mp(bundle, s1, a, b, dps):
             frow[z1] = ff(s1 * z1)
         return frow[z1]
 
-    total = [mpmath.mpf(0)] * m
-    scale = [mpmath.mpf(0)] * m
+    total = [ctx.mpf(0)] * m
+    scale = [ctx.mpf(0)] * m
     estimates, previous = None, [None] * m
-    h = mpmath.mpf(1) / 2
+    h = ctx.mpf(1) / 2
     r2 = radius * radius
     for level in range(_MAX_LEVEL + 1):
         n = int(radius / h)
-        acc = [mpmath.mpf(0)] * m
+        acc = [ctx.mpf(0)] * m
         for i in range(0 if bundle.symmetric else -n, n + 1):
             z1 = i * h
             fv, w1 = f_at(z1), w(z1)
-            jmax = int(mpmath.sqrt(max(r2 - z1 * z1, 0)) / h)
+            jmax = int(ctx.sqrt(max(r2 - z1 * z1, 0)) / h)
             odd_row = level > 0 and i % 2 != 0
             for j in range(-jmax, jmax + 1):
                 if level > 0 and not odd_row and j % 2 == 0:
@@ -187,7 +201,7 @@ def _grid_mp(bundle, s1, a, b, dps):
             scale = [abs(v) for v in new]             # refined below with the last delta
         if estimates is not None:
             deltas = [abs(p - q) for p, q in zip(new, estimates)]
-            floor = [mpmath.mpf(10) ** (-(dps + GUARD_DIGITS)) * max(sc, abs(v)) for sc, v in zip(scale, new)]
+            floor = [ctx.mpf(10) ** (-(dps + GUARD_DIGITS)) * max(sc, abs(v)) for sc, v in zip(scale, new)]
             errors = [level_error(dd, pv, max(sc, abs(v), eps), fl)
                       for dd, pv, sc, v, fl in zip(deltas, previous, scale, new, floor)]
             previous = deltas
@@ -248,11 +262,11 @@ def _lattice_mp(bundle, s1, s2, rho, dps, ctx=mpmath.mp):
     from the last two changes (:func:`level_error`).
     """
     m = len(bundle)
-    ff, gf = bundle.f.mp_function(0), bundle.g.mp_function(0)
+    ff, gf = bundle.f.mp_function(0, ctx), bundle.g.mp_function(0, ctx)
     eps = ctx.mpf(10) ** (-(dps + GUARD_DIGITS + 2))
     tol = ctx.mpf(10) ** (-(dps + 1))
     sigma = ctx.sqrt(1 - rho * rho)
-    radius = max(_extent(ff, s1, eps), _extent(gf, s2, eps))
+    radius = max(_extent(ff, s1, eps, ctx), _extent(gf, s2, eps, ctx))
     # the Gaussian factor exp(-(x^2 + t^2)/2) is below eps outside x^2 + t^2 <= cut2
     cut2 = 2 * (dps + GUARD_DIGITS + 3) * ctx.log(10)
     h = ctx.mpf(1) / 2 / max(1, ctx.ceil(s1), ctx.ceil(s2))
@@ -332,7 +346,7 @@ def _lattice_mp(bundle, s1, s2, rho, dps, ctx=mpmath.mp):
 MEHLER_RHO = mpmath.mpf("0.15")
 
 
-def _mehler_mp(bundle, v, rho, dps):
+def _mehler_mp(bundle, v, rho, dps, ctx=mpmath.mp):
     """E[f_i(u1) g_i(u2)] = sum_k alpha_ik beta_ik rho^k for equal variances ``v``.
 
     Hermite coefficients ``alpha_k = E[f(sqrt(v) z) psi_k(z)]``, ``psi_k = He_k/sqrt(k!)``,
@@ -340,28 +354,28 @@ def _mehler_mp(bundle, v, rho, dps):
     terms is bounded by ``|rho|^K sqrt(E[f^2] E[g^2])`` (Bessel, Cauchy-Schwarz).
     """
     m = len(bundle)
-    ff, gf = bundle.f.mp_function(0), bundle.g.mp_function(0)
-    eps = mpmath.mpf(10) ** (-(dps + GUARD_DIGITS + 2))
-    tol = mpmath.mpf(10) ** (-(dps + 1))
-    s = mpmath.sqrt(v)
+    ff, gf = bundle.f.mp_function(0, ctx), bundle.g.mp_function(0, ctx)
+    eps = ctx.mpf(10) ** (-(dps + GUARD_DIGITS + 2))
+    tol = ctx.mpf(10) ** (-(dps + 1))
+    s = ctx.sqrt(v)
     if rho == 0:
         K = 1
     else:
-        K = int(mpmath.ceil((dps + GUARD_DIGITS + 3) * mpmath.log(10) / -mpmath.log(abs(rho)))) + 2
-    radius = max(_extent(ff, s, eps), _extent(gf, s, eps)) + 2 * mpmath.sqrt(K) + 2
-    roots = [mpmath.sqrt(k) for k in range(K + 1)]
+        K = int(ctx.ceil((dps + GUARD_DIGITS + 3) * ctx.log(10) / -ctx.log(abs(rho)))) + 2
+    radius = max(_extent(ff, s, eps, ctx), _extent(gf, s, eps, ctx)) + 2 * ctx.sqrt(K) + 2
+    roots = [ctx.sqrt(k) for k in range(K + 1)]
     powers = [rho**k for k in range(K)]
-    norm = 1 / mpmath.sqrt(2 * mpmath.pi)
-    A = [[mpmath.mpf(0)] * K for _ in range(m)]
-    B = [[mpmath.mpf(0)] * K for _ in range(m)]
-    F2 = [mpmath.mpf(0)] * m
-    G2 = [mpmath.mpf(0)] * m
+    norm = 1 / ctx.sqrt(2 * ctx.pi)
+    A = [[ctx.mpf(0)] * K for _ in range(m)]
+    B = [[ctx.mpf(0)] * K for _ in range(m)]
+    F2 = [ctx.mpf(0)] * m
+    G2 = [ctx.mpf(0)] * m
 
     def sweep(zs):
         for zz in zs:
-            w = mpmath.exp(-zz * zz / 2) * norm
+            w = ctx.exp(-zz * zz / 2) * norm
             fv, gv = ff(s * zz), gf(s * zz)
-            psi_prev, psi = mpmath.mpf(0), mpmath.mpf(1)
+            psi_prev, psi = ctx.mpf(0), ctx.mpf(1)
             fw = [a * w for a in fv]
             gw = [b * w for b in gv]
             for k in range(K):
@@ -373,7 +387,7 @@ def _mehler_mp(bundle, v, rho, dps):
                 F2[i] += fw[i] * fv[i]
                 G2[i] += gw[i] * gv[i]
 
-    h = mpmath.mpf(1) / 2
+    h = ctx.mpf(1) / 2
     n = int(radius / h)
     sweep([j * h for j in range(-n, n + 1)])
     estimates, previous = None, [None] * m
@@ -384,9 +398,9 @@ def _mehler_mp(bundle, v, rho, dps):
         sums = [h * h * sum(A[i][k] * B[i][k] * powers[k] for k in range(K)) for i in range(m)]
         if estimates is not None:
             deltas = [abs(p - q) for p, q in zip(sums, estimates)]
-            scale = [h * mpmath.sqrt(abs(F2[i] * G2[i])) for i in range(m)]
+            scale = [h * ctx.sqrt(abs(F2[i] * G2[i])) for i in range(m)]
             tail = [abs(rho) ** K * sc for sc in scale]
-            floor = [mpmath.mpf(10) ** (-(dps + GUARD_DIGITS)) * sc for sc in scale]
+            floor = [ctx.mpf(10) ** (-(dps + GUARD_DIGITS)) * sc for sc in scale]
             errors = [level_error(dd, pv, max(sc, eps), fl) + t
                       for dd, pv, sc, fl, t in zip(deltas, previous, scale, floor, tail)]
             previous = deltas
@@ -428,7 +442,7 @@ def gfuns_kinks(gfuncs):
     return [item for item in gfuncs if item[0][0] != -sympy.oo]
 
 
-def _kinked_mp(bundle, s1, a, b, dps):
+def _kinked_mp(bundle, s1, a, b, dps, ctx=mpmath.mp):
     """Kinked bundles: the outer variable piece by piece, the conditional inner one exactly or by pieces.
 
     The inner expectation ``E[g(a z1 + b z2) | z1]`` is ``g(a z1)`` when ``b = 0``,
@@ -439,23 +453,23 @@ def _kinked_mp(bundle, s1, a, b, dps):
     peak ``z = 0``: the rules then always have nodes where the mass is.
     """
     m = len(bundle)
-    values, errors = [mpmath.mpf(0)] * m, [mpmath.mpf(0)] * m
-    L = mpmath.sqrt(2 * (dps + GUARD_DIGITS + 5) * mpmath.log(10)) + 8
-    closed = bundle.conditional[0] if bundle.conditional is not None else None
+    values, errors = [ctx.mpf(0)] * m, [ctx.mpf(0)] * m
+    L = ctx.sqrt(2 * (dps + GUARD_DIGITS + 5) * ctx.log(10)) + 8
+    closed = bundle.conditional_mp(ctx)
 
     def bounds(lo, hi, shift, scale):
-        a_ = -L if lo == -sympy.oo else max((mpmath.mpf(sympy.N(lo, mpmath.mp.dps)) - shift) / scale, -L)
-        b_ = L if hi == sympy.oo else min((mpmath.mpf(sympy.N(hi, mpmath.mp.dps)) - shift) / scale, L)
+        a_ = -L if lo == -sympy.oo else max((ctx.mpf(sympy.N(lo, ctx.dps)) - shift) / scale, -L)
+        b_ = L if hi == sympy.oo else min((ctx.mpf(sympy.N(hi, ctx.dps)) - shift) / scale, L)
         if b_ <= a_:
             return None
         return [a_, 0, b_] if a_ < 0 < b_ else [a_, b_]
 
-    gfuncs = [(iv, bundle.g.mp_function(k)) for k, iv in enumerate(bundle.g.intervals)]
+    gfuncs = [(iv, bundle.g.mp_function(k, ctx)) for k, iv in enumerate(bundle.g.intervals)]
     memo = {}
-    inner_error = [mpmath.mpf(0)] * m      # largest error estimate of an inner quadrature
-    inner_tol = mpmath.mpf(10) ** (-(dps + 4))
-    norm = 1 / mpmath.sqrt(2 * mpmath.pi)
-    inner_size = [mpmath.mpf(0)] * m       # largest |inner value|
+    inner_error = [ctx.mpf(0)] * m      # largest error estimate of an inner quadrature
+    inner_tol = ctx.mpf(10) ** (-(dps + 4))
+    norm = 1 / ctx.sqrt(2 * ctx.pi)
+    inner_size = [ctx.mpf(0)] * m       # largest |inner value|
 
     def inner(z1):
         if z1 in memo:
@@ -467,14 +481,14 @@ def _kinked_mp(bundle, s1, a, b, dps):
         elif closed is not None:
             out = closed(mean, b * b)
         else:
-            out = [mpmath.mpf(0)] * m
+            out = [ctx.mpf(0)] * m
             for (glo, ghi, _), gfn in gfuncs:
                 pts = bounds(glo, ghi, mean, b)
                 if pts is not None:
                     for lo_, hi_ in zip(pts[:-1], pts[1:]):
                         vals, errs = _vector_gauss_legendre(
-                            lambda z2: [v * (mpmath.exp(-z2 * z2 / 2) * norm) for v in gfn(mean + b * z2)],
-                            lo_, hi_, m, inner_tol)
+                            lambda z2: [v * (ctx.exp(-z2 * z2 / 2) * norm) for v in gfn(mean + b * z2)],
+                            lo_, hi_, m, inner_tol, ctx)
                         for p in range(m):
                             out[p] += vals[p]
                             inner_error[p] = max(inner_error[p], errs[p])
@@ -488,21 +502,20 @@ def _kinked_mp(bundle, s1, a, b, dps):
     # pieces too, so that tanh-sinh meets them at endpoints, where its nodes cluster
     g_cuts = []
     if a != 0:
-        g_cuts = [mpmath.mpf(sympy.N(glo, mpmath.mp.dps)) / a for (glo, _, _), _ in gfuns_kinks(gfuncs)]
+        g_cuts = [ctx.mpf(sympy.N(glo, ctx.dps)) / a for (glo, _, _), _ in gfuns_kinks(gfuncs)]
     for k, (lo, hi, _) in enumerate(bundle.f.intervals):
-        fn = bundle.f.mp_function(k)
+        fn = bundle.f.mp_function(k, ctx)
         outer = bounds(lo, hi, 0, s1)
         if outer is None:
             continue
         outer = sorted(set(outer) | {z for z in g_cuts if outer[0] < z < outer[-1]})
         for p in range(m):
-            val, err = mpmath.quad(lambda z1: fn(s1 * z1)[p] * inner(z1)[p] * mpmath.npdf(z1), outer,
-                                   error=True)
+            val, err = ctx.quad(lambda z1: fn(s1 * z1)[p] * inner(z1)[p] * ctx.npdf(z1), outer, error=True)
             values[p] += val
             # the inner error enters weighted by E|f| on the piece; the function values are
             # rounded at dps + GUARD_DIGITS digits: 100 ulps cover the rounding of the sums
-            mass = mpmath.quad(lambda z1: abs(fn(s1 * z1)[p]) * mpmath.npdf(z1), outer)
-            ulp = mpmath.mpf(10) ** (-(dps + GUARD_DIGITS) + 2)
+            mass = ctx.quad(lambda z1: abs(fn(s1 * z1)[p]) * ctx.npdf(z1), outer)
+            ulp = ctx.mpf(10) ** (-(dps + GUARD_DIGITS) + 2)
             errors[p] += err + mass * (inner_error[p] + ulp * inner_size[p])
     return values, errors
 
@@ -511,23 +524,24 @@ def expect2_mp(bundle: BivariateBundle, v11, v12, v22, dps: int, ctx=mpmath.mp):
     """``[E[f_i(u1) g_i(u2)]]`` at ``dps`` digits: (values, error estimates), lists of mpf.
 
     The errors are estimates (from the convergence of the rules, and Mehler's
-    truncation bound), not proven bounds. ``ctx`` is the mpmath context of the
-    lattice kernel (the other kernels use ``mpmath.mp``).
+    truncation bound), not proven bounds. Every kernel computes in the mpmath
+    context ``ctx`` (its integrands too), at ``dps + GUARD_DIGITS`` digits set
+    with ``ctx.workdps``: the caller's precision is neither read nor changed.
     """
-    with mpmath.workdps(dps + GUARD_DIGITS):
-        v11, v12, v22 = (mpmath.mpf(v) for v in (v11, v12, v22))
+    with ctx.workdps(dps + GUARD_DIGITS):
+        v11, v12, v22 = (ctx.mpf(v) for v in (v11, v12, v22))
         if v11 <= 0 or v22 <= 0:
             raise NotDefinedError("two-input expectations need q11 > 0 and q22 > 0")
-        s1, a, b = _split(v11, v12, v22)
-        rho = v12 / mpmath.sqrt(v11 * v22)
+        s1, a, b = _split(v11, v12, v22, ctx)
+        rho = v12 / ctx.sqrt(v11 * v22)
         if bundle.smooth and v11 == v22 and abs(rho) <= MEHLER_RHO:
-            vals, errs = _mehler_mp(bundle, v11, rho, dps)
-        elif bundle.smooth and abs(rho) < 1 and mpmath.sqrt(1 - rho * rho) >= LATTICE_MIN_SIGMA:
-            vals, errs = _lattice_mp(bundle, s1, mpmath.sqrt(v22), rho, dps, ctx)
+            vals, errs = _mehler_mp(bundle, v11, rho, dps, ctx)
+        elif bundle.smooth and abs(rho) < 1 and ctx.sqrt(1 - rho * rho) >= LATTICE_MIN_SIGMA:
+            vals, errs = _lattice_mp(bundle, s1, ctx.sqrt(v22), rho, dps, ctx)
         elif bundle.smooth:
-            vals, errs = _grid_mp(bundle, s1, a, b, dps)
+            vals, errs = _grid_mp(bundle, s1, a, b, dps, ctx)
         else:
-            vals, errs = _kinked_mp(bundle, s1, a, b, dps)
+            vals, errs = _kinked_mp(bundle, s1, a, b, dps, ctx)
         return [+v for v in vals], [+e for e in errs]
 
 

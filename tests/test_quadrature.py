@@ -193,3 +193,38 @@ def test_float64_two_input_error_estimate_covers_the_true_error():
                                        * mpmath.npdf(z2), [-mpmath.inf, 0, mpmath.inf])
         ref = mpmath.quad(lambda z1: mpmath.tanh(s * z1) * inner(z1) * mpmath.npdf(z1), [-mpmath.inf, 0, mpmath.inf])
     assert abs(vals[0, 1] - float(ref)) <= errs[0, 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# every two-input kernel computes in the mpmath context it is given (issue 7: kernels against a context)
+# ---------------------------------------------------------------------------------------------
+_KERNEL_CASES = {
+    # smooth, equal variances, |rho| <= 0.15: Mehler's series
+    "mehler": ([(x**3, x**3 - x), (sympy.tanh(x), sympy.tanh(x))], ("1.3", "0.12", "1.3")),
+    # smooth, |rho| < 1: the lattice
+    "lattice": ([(sympy.tanh(x), sympy.tanh(x))], ("1.3", "0.7", "0.9")),
+    # smooth, sqrt(1 - rho^2) < 1/64: the grid along the conditional variable
+    "grid": ([(sympy.tanh(x), sympy.tanh(x))], ("1", "0.99995", "1")),
+    # kinked, the inner expectation in closed form (ReLU)
+    "kinked, closed inner": ([(sympy.Max(0, x), sympy.Max(0, x))], ("1.3", "0.7", "0.9")),
+    # kinked, the inner expectation by Gauss-Legendre on its pieces
+    "kinked, quadrature inner": ([(sympy.Max(0, x), sympy.Max(0, x) * sympy.tanh(x))], ("1.3", "0.7", "0.9")),
+}
+
+
+@pytest.mark.parametrize("case", list(_KERNEL_CASES))
+def test_two_input_kernels_compute_in_their_context_and_leave_the_global_precision(case):
+    """Run with another mpmath context while mpmath.mp is at 6 digits: the values are the
+    context's numbers, agree with the default context's to 30 digits, and neither
+    mpmath.mp's precision nor the context's own is changed."""
+    pairs, cov = _KERNEL_CASES[case]
+    bundle = BivariateBundle(pairs)
+    expected, expected_err = expect2_mp(bundle, *cov, dps=30)
+    ctx = mpmath.MPContext()
+    mpmath.mp.dps = 6                                   # restored after the test by conftest
+    values, errors = expect2_mp(bundle, *cov, dps=30, ctx=ctx)
+    assert mpmath.mp.dps == 6 and ctx.dps == 15
+    assert all(isinstance(v, ctx.mpf) for v in values + errors)
+    with mpmath.workdps(40):
+        for got, want, err in zip(values, expected, expected_err):
+            assert abs(mpmath.mpf(got) - want) <= 2 * err + mpmath.mpf(10) ** -30 * abs(want)

@@ -49,6 +49,35 @@ def _integrate_back(K, t, constant, seconds):
     raise TacticFailed(f"could not integrate back in the covariance ({last})")
 
 
+def _half_integer_power_of_a_quadratic(K, t):
+    """``(B, e)``: a power ``B^e`` in ``K`` that SymPy's integrators cannot integrate in ``t``, or None.
+
+    ``B`` is a quadratic polynomial in ``t`` whose coefficients hold other symbols (the
+    variances) and ``e <= -3/2`` a half-integer, counting every factor of one product
+    with the same expanded base (``sqrt((a-t)(a+t)) (a^2-t^2)^2`` is ``(a^2-t^2)^(5/2)``).
+    Such terms come from Price's theorem when a derivative is a Gaussian-exponential with
+    a non-constant polynomial prefactor (GELU's chi_1, chi_c: ``phi'' = (2 - x^2) pdf(x)``).
+    ``manualintegrate`` leaves ``(a^2 - t^2)^(-3/2)`` unevaluated, ``integrate`` gives a
+    Piecewise with complex branches, and both run for minutes on ``-5/2``
+    (tests/test_price_fail_fast.py checks the first two): the back-integration is not attempted.
+    """
+    nodes = [K] + [node for node in sympy.preorder_traversal(K) if node.is_Mul]
+    for node in nodes:
+        factors = sympy.Mul.make_args(node) if node.is_Mul else (node,)
+        total = {}
+        for factor in factors:
+            if factor.is_Pow and factor.base.has(t) and factor.exp.is_Rational:
+                base = sympy.expand(factor.base)
+                total[base] = total.get(base, 0) + factor.exp
+        for base, exponent in total.items():
+            if exponent.q != 2 or exponent > -1:
+                continue
+            poly = sympy.Poly(base, t) if base.is_polynomial(t) else None
+            if poly is not None and poly.degree() == 2 and base.free_symbols - {t}:
+                return base, exponent
+    return None
+
+
 def _one_input(F: Distribution, v, one_input):
     """E[F(u)], u ~ N(0, v), in closed form (no Price) or TacticFailed."""
     res = one_input(F.regular, v) if F.regular != 0 else None
@@ -77,9 +106,14 @@ def price_integral(f, g, v11, v12, v22, *, one_input, max_order=3, seconds=TACTI
         except NotDefinedError:
             break
         try:
-            K = tidy(closed_pair(F[m], G[m], v11, t, v22))
+            K = closed_pair(F[m], G[m], v11, t, v22)
         except TacticFailed:
             continue
+        power = _half_integer_power_of_a_quadratic(K, t)
+        if power is not None:           # known before any simplification or integration is tried
+            raise TacticFailed(f"integrating back in the covariance needs the integral of ({power[0]})^({power[1]}) "
+                               "in t, which SymPy's integrators do not find: not attempted")
+        K = tidy(K)
         steps.append(Step(
             f"Price's theorem, differentiated {m} time(s) in the covariance $q_{{12}} = t$: "
             rf"$\partial_t^{{{m}}}\,\mathbb{{E}}[f(u_1)\,g(u_2)] = \mathbb{{E}}[f^{{({m})}}(u_1)\,g^{{({m})}}(u_2)]$, "
