@@ -86,17 +86,24 @@ def test_store_refuses_laws_of_another_activation(user_cache, erf_laws):
 
 @pytest.mark.slow
 def test_rebuild_and_check_in_a_scratch_package_folder(user_cache, monkeypatch):
+    from neurodyn.numerics.compile import program_checks, store_program
+
     monkeypatch.setattr(cache, "_catalogue", lambda names=None: {
         n: catalog.get(n) for n in (names or ("linear", "erf"))})
-    assert cache.check() == ["linear: missing or stale", "erf: missing or stale"]
+    missing = {n: [f"{n}: missing or stale", f"{n}: compiled program missing or stale"] for n in ("linear", "erf")}
+    assert cache.check() == missing["linear"] + missing["erf"]
     cache.rebuild(["linear"])
-    assert cache.check() == ["erf: missing or stale"]
+    assert cache.check() == [missing["linear"][1]] + missing["erf"]       # the laws, not yet their program
+    assert store_program("linear") == cache.PACKAGE_DIR / "linear.program.json"
+    assert cache.check(program_checks()) == missing["erf"]
     (cache.PACKAGE_DIR / "0000.pickle").write_bytes(b"left over")
     cache.rebuild()
-    assert cache.check() == []
+    store_program("erf")
+    assert cache.check(program_checks()) == []
+    assert cache.check({"format": -1}) == [missing["linear"][1], missing["erf"][1]]    # another numeric code
     assert cache.load(catalog.get("erf")).chi_1.closed
     monkeypatch.setattr(cache, "source_digest", lambda: "changed derivation code")
-    assert len(cache.check()) == 4                      # both stale, both files left over
+    assert len(cache.check()) == 6                      # both stale, both programs stale, both files left over
 
 
 def test_committed_catalogue_cache_is_complete_and_fresh():
