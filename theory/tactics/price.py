@@ -78,6 +78,37 @@ def _half_integer_power_of_a_quadratic(K, t):
     return None
 
 
+def _exponential_of_a_fraction_with_a_radical(K, t):
+    """``exp(g)`` in ``K`` with ``g`` rational but not polynomial in ``t``, beside a radical in ``t``; or None.
+
+    Kinks of ``f`` off zero (hard tanh at +-1) sift the bivariate density at the kink:
+    ``exp(-(k1^2 q22 - 2 k1 k2 t + k2^2 q11)/(2 (q11 q22 - t^2)))/sqrt(q11 q22 - t^2)``.
+    Its integral in ``t`` is a bivariate normal probability, not elementary: Risch's
+    algorithm in SymPy does not take the radical, ``manualintegrate`` leaves it unevaluated
+    and ``integrate`` runs for minutes (tests/test_price_fail_fast.py checks the first).
+    """
+    radical = any(p.exp.is_Rational and not p.exp.is_Integer and p.base.has(t)
+                  for p in K.atoms(sympy.Pow))
+    if not radical:
+        return None
+    for e in K.atoms(sympy.exp):
+        g = sympy.together(e.args[0])
+        if g.has(t) and not g.is_polynomial(t):
+            return e
+    return None
+
+
+def _refused(K, t):
+    """Why the back-integration of ``K`` in ``t`` is not attempted (SymPy cannot do it), or None."""
+    power = _half_integer_power_of_a_quadratic(K, t)
+    if power is not None:
+        return f"the integral of ({power[0]})^({power[1]}) in t"
+    exponential = _exponential_of_a_fraction_with_a_radical(K, t)
+    if exponential is not None:
+        return f"the integral of {exponential} times a radical in t (a bivariate normal probability)"
+    return None
+
+
 def _one_input(F: Distribution, v, one_input):
     """E[F(u)], u ~ N(0, v), in closed form (no Price) or TacticFailed."""
     res = one_input(F.regular, v) if F.regular != 0 else None
@@ -109,10 +140,10 @@ def price_integral(f, g, v11, v12, v22, *, one_input, max_order=3, seconds=TACTI
             K = closed_pair(F[m], G[m], v11, t, v22)
         except TacticFailed:
             continue
-        power = _half_integer_power_of_a_quadratic(K, t)
-        if power is not None:           # known before any simplification or integration is tried
-            raise TacticFailed(f"integrating back in the covariance needs the integral of ({power[0]})^({power[1]}) "
-                               "in t, which SymPy's integrators do not find: not attempted")
+        refused = _refused(K, t)
+        if refused is not None:         # known before any simplification or integration is tried
+            raise TacticFailed(f"integrating back in the covariance needs {refused}, "
+                               "which SymPy's integrators do not find: not attempted")
         K = tidy(K)
         steps.append(Step(
             f"Price's theorem, differentiated {m} time(s) in the covariance $q_{{12}} = t$: "
