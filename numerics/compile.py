@@ -156,9 +156,10 @@ class _CatalogueActivation:
     def __getattr__(self, attr):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        from neurodyn.theory import catalog
-        real = self.__dict__.setdefault("_real", catalog.get(self.name))
-        return getattr(real, attr)
+        if "_real" not in self.__dict__:
+            from neurodyn.theory import catalog
+            self._real = catalog.get(self.name)
+        return getattr(self._real, attr)
 
     def __repr__(self):
         return f"<catalogue activation {self.name}>"
@@ -213,9 +214,7 @@ class CompiledLaws:
             mp_cov, mp_code = _lambdify(self._args, list(key), "mpmath")
             np_cov, np_code = _lambdify(self._args, list(key), "numpy")
             self._groups.append(_Group(len(key), bundle, mp_cov, np_cov))
-            spec = bundle.spec() if len(key) == 1 and mp_code and np_code else None
-            self._code["groups"].append(None if spec is None else
-                                        {"size": 1, "bundle": spec, "mp_cov": mp_code, "np_cov": np_code})
+            self._code["groups"].append({"size": len(key), "mp_cov": mp_code, "np_cov": np_code})
             where.update({node: (index, i) for i, node in enumerate(nodes)})
         self._laws = {}
         for law in laws:
@@ -232,8 +231,7 @@ class CompiledLaws:
                                if holders else (None, None))
             nodes = tuple(where[n] for n in mine)
             self._laws[law.name] = _CompiledLaw(law.name, needs, nodes, mp_outer, np_outer, grad)
-            if mp_code and np_code and (grad_code or not holders) and \
-                    all(self._code["groups"][g] is not None for g, _ in nodes):
+            if mp_code and np_code and (grad_code or not holders):
                 variables, at, doc = self._spec(law.name)
                 self._code["laws"][law.name] = {"needs": list(needs), "nodes": [list(n) for n in nodes],
                                                 "mp_outer": mp_code, "np_outer": np_code, "mp_grad": grad_code,
@@ -247,11 +245,15 @@ class CompiledLaws:
         """
         if "_code" not in self.__dict__:
             self._build()
-        groups = self._code["groups"]
-        used = sorted({g for law in self._code["laws"].values() for g, _ in law["nodes"]})
+        groups = []
+        for group, code in zip(self._groups, self._code["groups"]):
+            spec = group.bundle.spec() if group.size == 1 and code["mp_cov"] and code["np_cov"] else None
+            groups.append(None if spec is None else dict(code, bundle=spec))
+        kept = {name: law for name, law in self._code["laws"].items()
+                if all(groups[g] is not None for g, _ in law["nodes"])}
+        used = sorted({g for law in kept.values() for g, _ in law["nodes"]})
         renumber = {g: i for i, g in enumerate(used)}
-        laws = {name: dict(law, nodes=[[renumber[g], i] for g, i in law["nodes"]])
-                for name, law in self._code["laws"].items()}
+        laws = {name: dict(law, nodes=[[renumber[g], i] for g, i in law["nodes"]]) for name, law in kept.items()}
         return {"arguments": [s.name for s in self._args], "groups": [groups[g] for g in used],
                 "laws": laws, "defined": list(self._laws)}
 
