@@ -82,8 +82,7 @@ def _exact(value) -> str:
 def _key_fields(activation) -> dict:
     import sympy
 
-    from . import geometry  # noqa: F401  (registers the geometry laws: the key lists every law)
-    from .laws import LAWS
+    from neurodyn.theory import LAWS       # through the package: every law module is loaded, the list is complete
 
     return {
         "format": _FORMAT,
