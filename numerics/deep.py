@@ -617,7 +617,9 @@ def _series_phase(poly, gpolys, xs, side, start, layers, x, err, zs, zerr, dps, 
             if sp is not None:
                 per += (len(sints) + slo + 3) * mpmath.ldexp(1, -B) + sp.last(y0) + sdrop \
                     + abs(sp.derivative(y0)) * err
-            growth = max(abs(g0), 1)
+            # an error of z is multiplied by prod g over the block: bounded by max(|g|)^n at the block's ends
+            # (g is monotone in y near the fixed point, and y is monotone)
+            growth = max(abs(g0), abs(gp(y1)))
             zerr[nme] = zerr[nme] * growth ** n + n * per
             # keep Z at `need` bits
             bl = Zs[nme].bit_length()
@@ -706,8 +708,7 @@ def extrapolate(ls, values, exponent, *, form="log", orders=None, window=100, ex
         raise ParameterError("ls and values must have the same length")
     dps = dps or mpmath.mp.dps
     with mpmath.workdps(dps + GUARD_DIGITS):
-        e = to_mpf(exponent) if not isinstance(exponent, Fraction) else \
-            mpmath.mpf(exponent.numerator) / exponent.denominator
+        e = _coef(exponent)
         pts = sorted((int(l), to_mpf(v)) for l, v in zip(ls, values) if int(l) >= 10)
         if not pts:
             raise ParameterError("no samples at l >= 10")
@@ -734,7 +735,7 @@ def extrapolate(ls, values, exponent, *, form="log", orders=None, window=100, ex
         error = max(abs(a - value) for a in alts)
         digits = None
         if exact is not None:
-            ex = to_mpf(exact)
+            ex = _coef(exact)
             gap = abs(value - ex)
             digits = math.inf if gap == 0 else float(-mpmath.log10(gap / abs(ex)))
         return Extrapolation(+value, +error, dps, {k: +v for k, v in best.items()}, span,
