@@ -149,6 +149,20 @@ def _value(v):
     return to_mpf(v), mpmath.mpf(0)
 
 
+def _evaluate(fn, x):
+    """``fn(x)`` with an error estimate: an Estimate's own error, else the difference to a re-evaluation
+    with ``GUARD_DIGITS`` more digits (a closed form can lose digits to cancellation) plus one unit
+    in the last place."""
+    v = fn(x)
+    if isinstance(v, Estimate):
+        return +v.value, +v.error
+    value = to_mpf(v)
+    with mpmath.workdps(mpmath.mp.dps + GUARD_DIGITS):
+        better = to_mpf(fn(x))
+        gap = abs(better - value)
+    return value, gap + abs(value) * mpmath.mpf(10) ** (1 - mpmath.mp.dps)
+
+
 @dataclass
 class Driven:
     """A linear quantity driven by the marginal iterate: ``z_{l+1} = g(x_l) z_l + s(x_l)``, ``z_0 = z0``.
@@ -283,7 +297,8 @@ class _Poly:
         return mpmath.fsum(p * c * y ** (p - 1) for p, c in self.terms if p != 0)
 
     def last(self, y):
-        """Size of the highest given term (the truncation estimate)."""
+        """Size of the highest given term: the estimate of the omitted tail (0 for a series that ends
+        with a zero coefficient, the way to say that it is complete)."""
         p, c = self.terms[-1]
         return abs(c) * y ** p
 
@@ -338,8 +353,12 @@ def iterate_marginal(F, x0, layers: int, *, dps: int, fixed_point, side: int, se
         ``x = x* + side * y``: +1 approaches from above, -1 from below.
     series : list of (power, coefficient), optional
         ``y' = y + sum c_k y^(p_k)``, powers ``> 1`` (int, Fraction, "3/2", SymPy Rational);
-        coefficients as numbers, decimal strings or SymPy expressions (evaluated at the working
-        precision). Without it the exact map is iterated at every layer.
+        coefficients as Fractions, ints, decimal strings or SymPy expressions (evaluated at the
+        working precision; a float64 coefficient is only good to 16 digits, and the confirmation
+        will say so). The size of the last term estimates the omitted tail; a series that is
+        complete (a polynomial) ends with a zero coefficient. Without ``series`` the exact map is
+        iterated at every layer (each evaluation of ``F`` that is not an Estimate is repeated with
+        10 more digits to estimate its rounding error).
     samples : iterable of int, optional
         Layers to record (default :func:`default_samples`).
     driven : dict name -> :class:`Driven`, optional
@@ -416,16 +435,16 @@ def iterate_marginal(F, x0, layers: int, *, dps: int, fixed_point, side: int, se
                 raise ConvergenceError(f"the series could not take over within {max_exact} exact layers "
                                        f"(distance {mpmath.nstr(y, 5)} to the fixed point)", last=x, dps=dps,
                                        hint="give more series terms, or check the fixed point and side")
-            fx, fe = _value(F(x))
+            fx, fe = _evaluate(F, x)
             for name, d in driven.items():
-                g, ge = _value(d.gain(x))
-                s, se = _value(d.source(x)) if d.source is not None else (mpmath.mpf(0), mpmath.mpf(0))
+                g, ge = _evaluate(d.gain, x)
+                s, se = _evaluate(d.source, x) if d.source is not None else (mpmath.mpf(0), mpmath.mpf(0))
                 znew = g * zs[name] + s
                 zerr[name] = abs(g) * zerr[name] + abs(zs[name]) * ge + se + abs(znew) * ulp
                 zs[name] = znew
             step = fx - x
             slope = abs(step / prev_step) if prev_step else mpmath.mpf(1)     # secant estimate of F'
-            err = slope * err + fe + abs(fx) * ulp
+            err = slope * err + fe
             prev_step = step if step != 0 else None
             x = fx
             l += 1
