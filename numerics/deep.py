@@ -509,7 +509,7 @@ def _series_phase(poly, gpolys, xs, side, start, layers, x, err, zs, zerr, dps, 
     """The fixed-point series iteration from layer ``start`` (where ``x`` is exact) to ``layers``."""
     D = poly.D
     lo = poly.lo
-    need = int((dps + GUARD_DIGITS) * 3.3219280948873626) + max(layers, 2).bit_length() + 16
+    need = int((dps + 5) * 3.3219280948873626) + max(layers, 2).bit_length() + 8
     y = (x - xs) * side
     B = need - int(mpmath.floor(mpmath.log(y, 2)))
     Y = mpz(int(mpmath.floor(mpmath.ldexp(y, B))))
