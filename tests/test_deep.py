@@ -189,6 +189,29 @@ def test_series_agrees_with_plain_iteration(case):
             assert _rel(za, zb) < mpmath.mpf(10) ** -30 and abs(za - zb) <= ea + eb
 
 
+@pytest.mark.parametrize("case", ["tanh-metric", "relu"])
+def test_jumps_agree_with_single_layers(case, tanh_laws):
+    """The composed 2^k-layer series (jumps) give the same samples as one layer at a time, to working
+    precision and within the error estimates (driven quantity included)."""
+    if case == "relu":
+        kw = dict(F=relu_c, x0=0, fixed_point=1, side=-1, series=relu_series())
+    else:
+        q_map, chi_1 = tanh_series()
+        F, G = _tanh_maps(tanh_laws, 30)
+        kw = dict(F=F, x0=1, fixed_point=0, side=1, series=q_map,
+                  driven={"metric": Driven(1, G, gain_series=chi_1)})
+    F, x0 = kw.pop("F"), kw.pop("x0")
+    runs = [iterate_marginal(F, x0, 100000, dps=30, jumps=j, **kw) for j in (True, False)]
+    assert "jumps of 2^k layers covering" in runs[0].notes[0]
+    assert int(runs[0].notes[0].split("covering ")[1].split()[0]) > 90000          # most layers were jumped
+    for a, b in zip(*(r.samples for r in runs)):
+        assert a.l == b.l
+        assert _rel(a.y, b.y) < mpmath.mpf(10) ** -30 and abs(a.y - b.y) <= a.error + b.error
+        for name in a.driven:
+            (za, ea), (zb, eb) = a.driven[name], b.driven[name]
+            assert _rel(za, zb) < mpmath.mpf(10) ** -30 and abs(za - zb) <= ea + eb
+
+
 def test_rerun_at_higher_precision_agrees():
     """The 30-digit run agrees with a 45-digit rerun to 30 digits, within its error estimate."""
     runs = [iterate_marginal(relu_c, 0, 30000, dps=d, fixed_point=1, side=-1, series=relu_series(50))
