@@ -86,7 +86,8 @@ def case(name, F, x0, xs, side, series, exponent, exact, plain_layers, deep, ref
     if reference:              # which of the two is right: the plain loop with twice the digits
         with mpmath.workdps(2 * DPS + 10):
             y_ref = (plain(F, x0, plain_layers, 2 * DPS + 10) - xs) * side
-            ref = (f"; against the plain loop at {2 * DPS + 10} digits: plain {mpmath.nstr(abs(y_plain - y_ref) / y_ref, 2)}, "
+            ref = (f"; against the plain loop at {2 * DPS + 10} digits: "
+                   f"plain {mpmath.nstr(abs(y_plain - y_ref) / y_ref, 2)}, "
                    f"engine {mpmath.nstr(abs(short.samples[-1].y - y_ref) / y_ref, 2)} (its error estimate "
                    f"{mpmath.nstr(short.samples[-1].error / y_ref, 2)})")
     per_layer = t_plain / plain_layers

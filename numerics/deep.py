@@ -949,14 +949,17 @@ def extrapolate(ls, values, exponent, *, form="log", orders=None, window=100, ex
     ``orders``: highest ``k`` (default 4 for ``"log"``, 6 for ``"power"``).
     ``window``: fit the samples with ``l >= L/window`` (``L`` the deepest sample, and ``l >= 10``).
     ``exact``: the exact ``C`` (number, string or SymPy expression), for the agreeing digits.
-    ``dps``: digits of the result (default: from the working precision).
+    ``dps``: digits of the fit (default: as many as the samples carry, at least the working precision).
     """
     if form not in ("log", "power"):
         raise ParameterError(f"form must be 'log' or 'power', got {form!r}")
     orders = orders if orders is not None else (4 if form == "log" else 6)
     if len(ls) != len(values):
         raise ParameterError("ls and values must have the same length")
-    dps = dps or mpmath.mp.dps
+    if dps is None:             # the digits the samples carry (an mpf keeps the mantissa it was made with)
+        bits = max((v.man.bit_length() for v in values if isinstance(v, mpmath.mpf) and v), default=0)
+        dps = max(int(bits * 0.30103), mpmath.mp.dps)
+    dps = check_dps(dps)
     with mpmath.workdps(dps + GUARD_DIGITS):
         e = _coef(exponent)
         pts = sorted((int(l), to_mpf(v)) for l, v in zip(ls, values) if int(l) >= 10)

@@ -118,18 +118,6 @@ def test_sin_q_constant_and_log_correction():
     assert abs(fit.coefficient(1, 1) + mpmath.mpf(1) / 3) < 1e-8
 
 
-def test_tanh_q_constant(tanh_laws):
-    """tanh at (1, 0) from q0 = 1: l q_l -> 1/2, next term +(5/24) ln l / l ((a^2 - b)/a^3 with a = 2, b = 17/3)."""
-    q_map, _ = tanh_series()
-    F, _ = _tanh_maps(tanh_laws, 30)
-    run = iterate_marginal(F, 1, 10000, dps=30, fixed_point=0, side=1, series=q_map)
-    assert run.switch.confirmed and 0 < run.switch.layer < 200
-    ls, ys = run.column("y")
-    fit = extrapolate(ls, ys, 1, form="log", exact=Fraction(1, 2))
-    assert fit.digits >= 12 and abs(fit.value - mpmath.mpf(1) / 2) <= fit.error
-    assert abs(fit.coefficient(1, 1) - mpmath.mpf(5) / 24) < 1e-7
-
-
 def test_relu_c_constant():
     """ReLU's normalised c-map from c0 = 0: l^2 (1 - c_l) -> 9 pi^2 / 2 (a half-integer series: eps^(3/2))."""
     run = iterate_marginal(relu_c, 0, 10000, dps=30, fixed_point=1, side=-1, series=relu_series())
@@ -141,16 +129,23 @@ def test_relu_c_constant():
     assert fit.digits >= 10 and abs(fit.value - 9 * mpmath.pi ** 2 / 2) <= fit.error
 
 
-def test_tanh_metric_driven(tanh_laws):
-    """The metric g' = chi_1(q) g at tanh (1, 0): g_l ~ C/l (exponent -1 for the growth law, i.e. a decay
-    with exponent 1); C (not universal) is the same from two depths and at two precisions."""
-    q_map, chi_1 = tanh_series()
+def test_tanh_q_and_metric(tanh_laws):
+    """tanh at (1, 0) from q0 = 1 (the exact map by quadrature): l q_l -> 1/2 with the next term
+    +(5/24) ln l / l ((a^2 - b)/a^3, a = 2, b = 17/3); the metric g' = chi_1(q) g driven by it decays as
+    C/l (exponent -1), C (not universal) the same from two precisions."""
+    q_map, chi_1 = tanh_series(60)          # more terms: the switch comes earlier (fewer quadratures)
     fits = []
     for dps in (30, 40):
         F, G = _tanh_maps(tanh_laws, dps)
         run = iterate_marginal(F, 1, 10000, dps=dps, fixed_point=0, side=1, series=q_map,
-                               samples=default_samples(10000) + [5000], driven={"metric": Driven(1, G, gain_series=chi_1)})
+                               samples=default_samples(10000) + [5000],
+                               driven={"metric": Driven(1, G, gain_series=chi_1)})
+        assert run.switch.confirmed and 0 < run.switch.layer < 200
         assert run.switch.driven["metric"] < mpmath.mpf(10) ** -dps
+        ls, ys = run.column("y")
+        fit = extrapolate(ls, ys, 1, form="log", exact=Fraction(1, 2))
+        assert fit.digits >= 12 and abs(fit.value - mpmath.mpf(1) / 2) <= fit.error
+        assert abs(fit.coefficient(1, 1) - mpmath.mpf(5) / 24) < 1e-7
         ls, zs = run.column("metric")
         z1, z2 = run.at(5000).driven["metric"][0], run.at(10000).driven["metric"][0]
         assert abs(mpmath.log(z2 / z1) / mpmath.log(2) + 1) < 1e-3          # the local exponent is -1
@@ -189,17 +184,18 @@ def test_series_agrees_with_plain_iteration(case):
             assert _rel(za, zb) < mpmath.mpf(10) ** -30 and abs(za - zb) <= ea + eb
 
 
-@pytest.mark.parametrize("case", ["tanh-metric", "relu"])
-def test_jumps_agree_with_single_layers(case, tanh_laws):
+@pytest.mark.parametrize("case", ["sin-driven", "relu"])
+def test_jumps_agree_with_single_layers(case):
     """The composed 2^k-layer series (jumps) give the same samples as one layer at a time, to working
-    precision and within the error estimates (driven quantity included)."""
+    precision and within the error estimates (a driven quantity with a source included)."""
     if case == "relu":
         kw = dict(F=relu_c, x0=0, fixed_point=1, side=-1, series=relu_series())
     else:
-        q_map, chi_1 = tanh_series()
-        F, G = _tanh_maps(tanh_laws, 30)
-        kw = dict(F=F, x0=1, fixed_point=0, side=1, series=q_map,
-                  driven={"metric": Driven(1, G, gain_series=chi_1)})
+        q_map, chi_1 = sin_series()
+        kw = dict(F=sin_q, x0=1, fixed_point=0, side=1, series=q_map,
+                  driven={"metric": Driven(1, sin_chi_1, gain_series=chi_1),
+                          "z": Driven("0.5", sin_chi_1, source=lambda q: q, gain_series=chi_1,
+                                      source_series=[(1, 1), (2, 0)])})
     F, x0 = kw.pop("F"), kw.pop("x0")
     runs = [iterate_marginal(F, x0, 100000, dps=30, jumps=j, **kw) for j in (True, False)]
     assert "jumps of 2^k layers covering" in runs[0].notes[0]
