@@ -43,8 +43,10 @@ and a constant ``C`` good to many digits needs depths of 10^6 layers and more. T
 
   ``driven`` quantities ``z_{l+1} = g(x_l) z_l + s(x_l)`` (the metric, curvature and NTK laws
   of the geometry recursions have that form) are iterated alongside (:class:`Driven`): exact
-  callables ``g``, ``s`` before the switch, their series in ``y`` after it (confirmed at the
-  switch point in the same way).
+  callables ``g``, ``s`` before the switch, their series in ``y`` after it (compared with the
+  exact ``g``, ``s`` at the switch point: :attr:`Switch.driven`). Their error estimate carries
+  the evaluation and rounding errors and, after the switch, the error of ``y`` through ``g'``
+  (before it, where ``x`` is good to working precision, that part is left out).
 
 * :func:`extrapolate` takes sampled ``(l, y_l)`` (or ``z_l``), a known exponent ``e`` and the form of
   the corrections, fits ``l^e y_l = C + sum_k sum_j a_kj (ln l)^j l^(-k)`` (``j <= k`` for
@@ -54,25 +56,34 @@ and a constant ``C`` good to many digits needs depths of 10^6 layers and more. T
   the agreeing digits.
 
 Example: the sine q-map at ``(sigma_w2, sigma_b2) = (1, 0)`` is ``q' = (1 - exp(-2q))/2 =
-q - q^2 + (2/3) q^3 - ...``, so ``q_l ~ 1/l - (1/3) ln l / l^2``:
+q - q^2 + (2/3) q^3 - ...``, so ``q_l ~ 1/l - (1/3) ln l / l^2``; its metric ``g' = chi_1(q) g`` with
+``chi_1 = (1 + exp(-2q))/2 = 1 - q + ...`` decays as ``C/l``:
 
 >>> import math, mpmath
 >>> from fractions import Fraction
->>> F = lambda q: (1 - mpmath.exp(-2 * q)) / 2
+>>> F = lambda q: -mpmath.expm1(-2 * q) / 2          # (1 - exp(-2q))/2, no cancellation at small q
 >>> series = [(n, Fraction(-(-2) ** n, 2 * math.factorial(n))) for n in range(2, 30)]
->>> run = iterate_marginal(F, 1, 20000, dps=30, fixed_point=0, side=1, series=series)
->>> run.switch.layer, run.switch.confirmed
-(2, True)
+>>> metric = Driven(1, lambda q: (1 + mpmath.exp(-2 * q)) / 2,
+...                 gain_series=[(0, 1)] + [(n, Fraction((-2) ** n, 2 * math.factorial(n))) for n in range(1, 30)])
+>>> run = iterate_marginal(F, 1, 20000, dps=30, fixed_point=0, side=1, series=series, driven={"metric": metric})
+>>> run.switch.layer, run.switch.confirmed, run.switch.agreement < 1e-30
+(2, True, True)
 >>> ls, ys = run.column("y")
 >>> fit = extrapolate(ls, ys, 1, form="log", exact=1)
 >>> fit.value_digits() >= 8, fit.digits >= 8
 (True, True)
 >>> mpmath.nstr(fit.coefficient(1, 1), 6)          # the ln l / l^2 coefficient: -1/3
 '-0.333333'
+>>> metric_fit = extrapolate(*run.column("metric"), 1)
+>>> metric_fit.value_digits() > 8
+True
 
-The API (stable; other modules build on it): :func:`iterate_marginal`, :class:`Driven`,
-:class:`DeepRun` (``samples``, ``column(name)``, ``switch``, ``seconds``, ``notes``),
-:class:`Switch`, :func:`default_samples`, :func:`extrapolate`, :class:`Extrapolation`.
+The API (stable; other modules build on it): :func:`iterate_marginal` (``jumps=False`` for one
+layer at a time), :class:`Driven`, :class:`DeepRun` (``samples`` of :class:`Sample`,
+``column(name)``, ``at(l)``, ``switch``, ``seconds``, ``notes``), :class:`Switch`
+(``layer``, ``distance``, ``agreement``, ``digits``, ``describe()``), :func:`default_samples`,
+:func:`extrapolate`, :class:`Extrapolation` (``value``, ``error``, ``digits``, ``coefficient(k, j)``,
+``estimate()``).
 """
 
 from __future__ import annotations
