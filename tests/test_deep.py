@@ -267,6 +267,22 @@ def test_extrapolate_known_log_sequence():
         assert power.digits > 25
 
 
+def test_growing_driven_quantity():
+    """Growth: z' = (1 + q^2) z + 1 along the sine q-map (q ~ 1/l): z_l = sum_k prod_(k<j<l) (1 + q_j^2) + ...
+    ~ l (the products tend to 1 for large k), so the slope lim z_l / l is exactly 1 (negative exponent in
+    extrapolate); jumps and single layers agree while z grows by 10^5 (its integer is rescaled)."""
+    q_map, _ = sin_series()
+    driven = {"z": Driven(1, lambda q: 1 + q ** 2, source=lambda q: 1, gain_series=[(0, 1), (2, 1), (3, 0)],
+                          source_series=[(0, 1), (1, 0)])}
+    runs = [iterate_marginal(sin_q, 1, 100000, dps=30, fixed_point=0, side=1, series=q_map, driven=driven,
+                             jumps=j) for j in (True, False)]
+    for a, b in zip(*(r.samples for r in runs)):
+        (za, ea), (zb, eb) = a.driven["z"], b.driven["z"]
+        assert _rel(za, zb) < mpmath.mpf(10) ** -30 and abs(za - zb) <= ea + eb
+    slope = extrapolate(*runs[0].column("z"), -1, exact=1)
+    assert slope.digits >= 12 and abs(slope.value - 1) <= slope.error
+
+
 def test_extrapolate_bad_input():
     with pytest.raises(ParameterError, match="form"):
         extrapolate([10, 20], [1, 2], 1, form="exp")
