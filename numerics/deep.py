@@ -480,7 +480,8 @@ def iterate_marginal(F, x0, layers: int, *, dps: int, fixed_point, side: int, se
             if poly is not None and l >= max_exact:
                 raise ConvergenceError(f"the series could not take over within {max_exact} exact layers "
                                        f"(distance {mpmath.nstr(y, 5)} to the fixed point)", last=x, dps=dps,
-                                       hint="give more series terms, or check the fixed point and side")
+                                       hint="give more series terms or exact coefficients (a float64 "
+                                       "coefficient has 16 digits), or check the fixed point and side")
             fx, fe = _evaluate(F, x)
             for name, d in driven.items():
                 g, ge = _evaluate(d.gain, x)
@@ -926,6 +927,8 @@ class Extrapolation:
         """Digits the error estimate supports (relative)."""
         if self.error == 0:
             return float(self.dps)
+        if self.value == 0:
+            return 0.0
         return float(-mpmath.log10(self.error / abs(self.value)))
 
 
@@ -992,8 +995,10 @@ def extrapolate(ls, values, exponent, *, form="log", orders=None, window=100, ex
 
         best, span = run(L, window, orders)
         alts = [run(L, window, orders - 1)[0][(0, 0)] if orders > 1 else None]
-        top2 = max(l for l, _ in pts if l <= L // 2)
-        alts.append(run(top2, window, orders)[0][(0, 0)])
+        shallower = [l for l, _ in pts if l <= L // 2]
+        if not shallower:
+            raise ParameterError(f"no samples at l <= {L // 2}: the error estimate needs a second, shallower fit")
+        alts.append(run(max(shallower), window, orders)[0][(0, 0)])
         alts = [a for a in alts if a is not None]
         value = best[(0, 0)]
         error = max(abs(a - value) for a in alts)
