@@ -17,8 +17,9 @@ and a constant ``C`` good to many digits needs depths of 10^6 layers and more. T
     leaves in ``y`` at any later depth, as estimated by first-order error propagation);
   - the switch is CONFIRMED: from the switch point ``x_s`` both the exact map and the series
     (in mpmath, every term) take ``confirm_steps`` steps; their largest relative difference
-    is reported (:attr:`DeepRun.switch`), and must be below ``10^-dps`` (else the exact
-    iteration goes on and the switch is tried again further in);
+    is reported (:attr:`DeepRun.switch`), and must be below ``10^-dps`` (plus twice the exact
+    map's own relative evaluation error, where that is larger) -- else the exact iteration goes
+    on and the switch is tried again further in;
   - the series steps run in integer fixed-point arithmetic (gmpy2 ``mpz``, ``y = Y 2^-B``
     with ``B`` raised as ``y`` shrinks so that ``Y`` keeps ``dps + 5`` digits plus ``log2(layers)``
     guard bits), a Horner scheme in ``u = y^(1/D)`` (``D`` the common denominator of the powers;
@@ -208,7 +209,8 @@ class Switch:
     ``terms`` series terms; ``truncation`` is the estimated relative truncation error (see the module
     docstring); ``agreement`` the largest relative difference between exact and series steps over
     ``confirm_steps`` steps from there (``driven`` likewise per driven quantity, for ``g`` and ``s``
-    at the switch point); ``confirmed`` whether it met ``10^-dps``; ``attempts`` how many switch
+    at the switch point); ``confirmed`` whether it met ``tolerance`` (``10^-dps``, or more where the
+    exact map's own evaluation error is larger: see ``_confirm``); ``attempts`` how many switch
     points were tried."""
 
     layer: int
@@ -220,6 +222,7 @@ class Switch:
     confirmed: bool
     attempts: int
     driven: dict = field(default_factory=dict)
+    tolerance: mpmath.mpf = None
 
     @property
     def digits(self) -> float:
@@ -227,9 +230,13 @@ class Switch:
         return math.inf if self.agreement == 0 else float(-mpmath.log10(self.agreement))
 
     def describe(self) -> str:
-        return (f"exact map for layers 0..{self.layer}, series ({self.terms} terms) from layer {self.layer} "
+        text = (f"exact map for layers 0..{self.layer}, series ({self.terms} terms) from layer {self.layer} "
                 f"(distance {mpmath.nstr(self.distance, 6)}); exact and series steps agree to "
                 f"{mpmath.nstr(self.agreement, 3)} relative over {self.confirm_steps} steps there")
+        if self.tolerance is not None and self.agreement > 0 and self.tolerance > 10 * self.agreement \
+                and self.agreement > mpmath.mpf(10) ** -(mpmath.mp.dps):
+            text += f" (the exact map's own accuracy there: {mpmath.nstr(self.tolerance, 2)})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -443,7 +450,11 @@ def iterate_marginal(F, x0, layers: int, *, dps: int, fixed_point, side: int, se
             gpolys = {name: (_Poly(g, D), _Poly(s, D) if s else None) for name, (g, s) in dsers.items()}
         zs = {name: to_mpf(d.z0) for name, d in driven.items()}
         zerr = {name: mpmath.mpf(0) for name in driven}
-        err = mpmath.mpf(0)
+        # the start and the fixed point rounded to the working precision: near x* that rounding is a
+        # relative error of y of order 10^-work |x*| / y, the error of layer 0
+        with mpmath.workdps(work + GUARD_DIGITS):
+            x_hi, xs_hi = to_mpf(x0), to_mpf(fixed_point)
+            err = abs(x_hi - x) + abs(xs_hi - xs) + (abs(x_hi) + abs(xs_hi)) * mpmath.mpf(10) ** (1 - mpmath.mp.dps)
         recorded = []
         want = iter(samples)
         next_sample = next(want, None)
@@ -472,7 +483,7 @@ def iterate_marginal(F, x0, layers: int, *, dps: int, fixed_point, side: int, se
                 ok, info = _confirm(F, driven, gpolys, poly, x, xs, side, y, min(confirm_steps, layers - l), target)
                 if ok:
                     switch = Switch(l, +y, len(poly.terms), _truncation(poly, y), info["agreement"],
-                                    info["steps"], True, attempts, info["driven"])
+                                    info["steps"], True, attempts, info["driven"], info["tolerance"])
                     break
                 refuse_above = y / 2
                 notes.append(f"switch at layer {l} not confirmed (exact and series differ by "
@@ -531,28 +542,41 @@ def _series_ready(poly, y, dps):
 
 
 def _confirm(F, driven, gpolys, poly, x, xs, side, y, steps, target):
-    """Exact map vs series (all terms, mpmath) for ``steps`` steps from ``x``: (ok, info)."""
+    """Exact map vs series (all terms, mpmath) for ``steps`` steps from ``x``: (ok, info).
+
+    Confirmed when the largest relative difference is below ``target`` (``10^-dps``) plus twice the
+    exact map's own evaluation error there (an Estimate's error, or the change on re-evaluation with
+    more digits): a map that cannot be evaluated to ``10^-dps`` relative near the fixed point (a
+    difference ``F(x) - x*`` that cancels) is confirmed to its own accuracy, which the run's error
+    estimates then carry."""
     worst = mpmath.mpf(0)
-    xe, ys = x, y
+    allowed = target
+    xe, ys, fe = x, y, mpmath.mpf(0)
     for _ in range(max(steps, 1)):
-        xe = _value(F(xe))[0]
+        xe, e = _evaluate(F, xe)
+        fe += e
         ys = ys + poly(ys)
         ye = (xe - xs) * side
         if ye <= 0:
-            return False, {"agreement": mpmath.inf, "steps": steps, "driven": {}}
+            return False, {"agreement": mpmath.inf, "steps": steps, "driven": {}, "tolerance": target}
         worst = max(worst, abs(ys - ye) / ye)
-    dworst = {}
+        allowed = max(allowed, target + 2 * fe / ye)
+    dworst, ok = {}, worst <= allowed
     for name, d in driven.items():
         gp, sp = gpolys[name]
-        g = _value(d.gain(x))[0]
-        gap = abs(gp(y) - g) / max(abs(g), mpmath.mpf(1))
+        g, ge = _evaluate(d.gain, x)
+        scale = max(abs(g), mpmath.mpf(1))
+        gap = abs(gp(y) - g) / scale
+        ok = ok and gap <= target + 2 * ge / scale
         if d.source is not None or sp is not None:
-            s = _value(d.source(x))[0] if d.source is not None else mpmath.mpf(0)
+            s, se = _evaluate(d.source, x) if d.source is not None else (mpmath.mpf(0), mpmath.mpf(0))
             sv = sp(y) if sp is not None else mpmath.mpf(0)
-            gap = max(gap, abs(sv - s) / max(abs(s), abs(g), mpmath.mpf(1)))
+            scale = max(abs(s), abs(g), mpmath.mpf(1))
+            sgap = abs(sv - s) / scale
+            ok = ok and sgap <= target + 2 * se / scale
+            gap = max(gap, sgap)
         dworst[name] = gap
-    ok = worst <= target and all(v <= target for v in dworst.values())
-    return ok, {"agreement": worst, "steps": max(steps, 1), "driven": dworst}
+    return ok, {"agreement": worst, "steps": max(steps, 1), "driven": dworst, "tolerance": allowed}
 
 
 def _mul(a, b, K):

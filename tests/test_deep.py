@@ -220,6 +220,20 @@ def test_rerun_at_higher_precision_agrees():
             assert _rel(a.y, b.y) < mpmath.mpf(10) ** -30
 
 
+def test_start_near_the_fixed_point_error_is_honest():
+    """From c0 = 1 - 10^-12 the 40-digit start and the exact map (sqrt(1 - c^2) cancels) carry a relative
+    error of ~1e-28 in y = 1 - c: the switch is confirmed to the map's own accuracy, and the error
+    estimates cover the gap to a 50-digit rerun."""
+    runs = [iterate_marginal(relu_c, "0.999999999999", 1000, dps=d, fixed_point=1, side=-1, series=relu_series(),
+                             samples=[0, 1, 10, 1000]) for d in (30, 50)]
+    assert runs[0].switch.confirmed and runs[0].switch.tolerance > mpmath.mpf(10) ** -30
+    gaps = []
+    for a, b in zip(*(r.samples for r in runs)):
+        gaps.append(_rel(a.y, b.y))
+        assert abs(a.y - b.y) <= a.error + b.error
+    assert max(gaps) > mpmath.mpf(10) ** -31            # the error is real, not an artefact of the test
+
+
 # ------------------------------------------------------------------ the switch can fail, bad input
 def test_wrong_series_is_not_confirmed():
     """A series with a wrong coefficient (q^3 off by 1e-20) never passes the confirmation."""
