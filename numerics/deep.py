@@ -223,6 +223,7 @@ class Switch:
     attempts: int
     driven: dict = field(default_factory=dict)
     tolerance: mpmath.mpf = None
+    dps: int | None = None
 
     @property
     def digits(self) -> float:
@@ -233,9 +234,8 @@ class Switch:
         text = (f"exact map for layers 0..{self.layer}, series ({self.terms} terms) from layer {self.layer} "
                 f"(distance {mpmath.nstr(self.distance, 6)}); exact and series steps agree to "
                 f"{mpmath.nstr(self.agreement, 3)} relative over {self.confirm_steps} steps there")
-        if self.tolerance is not None and self.agreement > 0 and self.tolerance > 10 * self.agreement \
-                and self.agreement > mpmath.mpf(10) ** -(mpmath.mp.dps):
-            text += f" (the exact map's own accuracy there: {mpmath.nstr(self.tolerance, 2)})"
+        if self.tolerance is not None and self.dps is not None and self.tolerance > 2 * mpmath.mpf(10) ** -self.dps:
+            text += f", within the exact map's own accuracy there ({mpmath.nstr(self.tolerance, 2)} relative)"
         return text
 
 
@@ -449,7 +449,7 @@ def iterate_marginal(F, x0, layers: int, *, dps: int, fixed_point, side: int, se
             poly = _Poly(conv, D)
             gpolys = {name: (_Poly(g, D), _Poly(s, D) if s else None) for name, (g, s) in dsers.items()}
         zs = {name: to_mpf(d.z0) for name, d in driven.items()}
-        zerr = {name: mpmath.mpf(0) for name in driven}
+        zerr = {name: abs(zs[name]) * ulp for name in driven}
         # the start and the fixed point rounded to the working precision: near x* that rounding is a
         # relative error of y of order 10^-work |x*| / y, the error of layer 0
         with mpmath.workdps(work + GUARD_DIGITS):
@@ -483,7 +483,7 @@ def iterate_marginal(F, x0, layers: int, *, dps: int, fixed_point, side: int, se
                 ok, info = _confirm(F, driven, gpolys, poly, x, xs, side, y, min(confirm_steps, layers - l), target)
                 if ok:
                     switch = Switch(l, +y, len(poly.terms), _truncation(poly, y), info["agreement"],
-                                    info["steps"], True, attempts, info["driven"], info["tolerance"])
+                                    info["steps"], True, attempts, info["driven"], info["tolerance"], dps)
                     break
                 refuse_above = y / 2
                 notes.append(f"switch at layer {l} not confirmed (exact and series differ by "
