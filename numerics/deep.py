@@ -534,8 +534,10 @@ def _truncation(poly, y):
 
 
 def _series_ready(poly, y, dps):
-    """Whether the series is exact to working precision at ``y`` and the step contracts errors."""
-    if _truncation(poly, y) > mpmath.mpf(10) ** (-(dps + 3)):
+    """Whether the series is exact to working precision at ``y``, the iterate approaches the fixed point
+    (leading coefficient < 0: ``y`` decreases, so the series stays exact further on) and the step
+    contracts errors."""
+    if poly.coef[0] >= 0 or _truncation(poly, y) > mpmath.mpf(10) ** (-(dps + 3)):
         return False
     # |v'(y)| <= 1/2: the series map's derivative 1 + v'(y) lies in [1/2, 3/2] (no oscillation)
     return abs(poly.derivative(y)) <= mpmath.mpf(1) / 2

@@ -246,6 +246,13 @@ def test_wrong_series_is_not_confirmed():
     assert run.switch is None and any("not confirmed" in n for n in run.notes)
 
 
+def test_repelling_series_never_switches():
+    """A series whose leading term pushes y away (x' = x + x^2, not an approach) is never used."""
+    run = iterate_marginal(lambda x: x + x ** 2, "0.001", 50, dps=30, fixed_point=0, side=1,
+                           series=[(2, 1), (3, 0)])
+    assert run.switch is None and run.notes == ["no switch to the series: the exact map was iterated at every layer"]
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(side=0), "side"),
     (dict(series=[(1, -1)]), "power 1 must be > 1"),
