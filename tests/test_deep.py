@@ -107,7 +107,8 @@ def _rel(a, b):
 
 # ------------------------------------------------------------------ the rates
 def test_sin_q_constant_and_log_correction():
-    """sin at (1, 0): q_l ~ 1/l - (1/3) ln l / l^2 (the ln l coefficient (a^2 - b)/a^3 with a = 1, b = 2/3)."""
+    """sin at (1, 0): q_l ~ 1/l - (1/3) ln l / l^2 (for y' = y - a y^2 + b y^3 the ln l / l^2 coefficient is
+    -(a^2 - b)/a^3; here a = 1, b = 2/3)."""
     q_map, _ = sin_series()
     run = iterate_marginal(sin_q, 1, 20000, dps=30, fixed_point=0, side=1, series=q_map)
     assert run.switch.confirmed and run.switch.agreement < mpmath.mpf(10) ** -30
@@ -131,8 +132,8 @@ def test_relu_c_constant():
 
 def test_tanh_q_and_metric(tanh_laws):
     """tanh at (1, 0) from q0 = 1 (the exact map by quadrature): l q_l -> 1/2 with the next term
-    +(5/24) ln l / l ((a^2 - b)/a^3, a = 2, b = 17/3); the metric g' = chi_1(q) g driven by it decays as
-    C/l (exponent -1), C (not universal) the same from two precisions."""
+    +(5/24) ln l / l (-(a^2 - b)/a^3 with a = 2, b = 17/3); the metric g' = chi_1(q) g driven by it decays
+    as C l^-1, C (not universal) the same from two precisions."""
     q_map, chi_1 = tanh_series(60)          # more terms: the switch comes earlier (fewer quadratures)
     fits = []
     for dps in (30, 40):
