@@ -57,7 +57,9 @@ from neurodyn.theory.errors import NotDefinedError
 
 from .results import ParameterError
 
-__all__ = ["JetSample", "Measured", "activation_callables", "memory_estimate", "simulate_jets", "METHODS"]
+__all__ = ["JetSample", "Measured", "activation_callables", "memory_estimate", "simulate_jets", "METHODS",
+           "ChainSample", "kernel_chain", "input_kernel", "chain_columns", "chain_memory_estimate", "ProgressBar",
+           "CHAIN_COLUMNS"]
 
 #: The two exact samplers (see the module docstring).
 METHODS = ("weights", "gram")
@@ -376,3 +378,441 @@ def _summaries(per, dim, curvature, bootstrap, boot_rng):
                 draws[name].append(v)
         boot = {name: np.array(v).std(0, ddof=1) for name, v in draws.items()}
     return {name: Measured(m, s, est, boot.get(name)) for name, (m, s, est) in measured.items()}
+
+
+# =========================================================================================
+# Samplers A and B of docs/finite_width.md §4.2: the kernel chain
+# =========================================================================================
+#: The columns the chain can follow: the point ``h`` of the circle, its velocity ``u`` and
+#: acceleration ``a`` along the circle, and a second point ``h2`` on the same great circle.
+CHAIN_COLUMNS = ("h", "u", "a", "h2")
+#: Elements of one batch's working array (networks x width x columns); sets the batch size.
+CHAIN_BLOCK = 2**18
+
+
+class ProgressBar:
+    """A progress bar on a terminal: ``progress(fraction)`` redraws ``label [#####.....]  42%  3 s``.
+
+    Nothing is drawn unless ``stream`` (default stderr) is a terminal and ``after`` seconds
+    have passed (short runs stay silent); :meth:`close` erases the bar. Off a terminal it
+    is a no-op, so it is safe in tests and pipes.
+
+    >>> import io
+    >>> bar = ProgressBar("sampling", stream=io.StringIO())
+    >>> bar(0.5); bar.close(); bar.stream.getvalue()
+    ''
+    """
+
+    def __init__(self, label: str, stream=None, after: float = 2.0, width: int = 30):
+        import sys
+        import time
+
+        self._time = time.monotonic
+        self.label, self.stream, self.after, self.width = label, stream or sys.stderr, after, width
+        self.start = self._time()
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.drawn = False
+        self._last = -1.0
+
+    def __call__(self, fraction: float) -> None:
+        if not self.tty:
+            return
+        now = self._time()
+        elapsed = now - self.start
+        if elapsed < self.after or now - self._last < 0.2:
+            return
+        self._last = now
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        full = int(round(fraction * self.width))
+        left = f", ~{elapsed * (1 - fraction) / fraction:.0f} s left" if fraction > 0 else ""
+        self.stream.write(f"\r{self.label} [{'#' * full}{'.' * (self.width - full)}] {100 * fraction:3.0f}%  "
+                          f"{elapsed:.0f} s{left}\033[K")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.drawn = False
+
+
+def _progress_callable(progress, label):
+    """``(report(fraction), close())`` for a ``progress`` argument: None (a :class:`ProgressBar` on a
+    terminal), False (nothing) or a callable taking the fraction done."""
+    if progress is None:
+        bar = ProgressBar(label)
+        return bar, bar.close
+    if progress is False:
+        return (lambda fraction: None), (lambda: None)
+    if not callable(progress):
+        raise ParameterError(f"progress must be None, False or a callable, got {progress!r}")
+    return progress, (lambda: None)
+
+
+def chain_columns(pair: bool, curve: bool, curvature: bool = True) -> tuple:
+    """The columns a chain follows: ``h``; with ``curve`` the velocity ``u`` (and with ``curvature``
+    the acceleration ``a``); with ``pair`` the second point ``h2``.
+
+    >>> chain_columns(pair=True, curve=True)
+    ('h', 'u', 'a', 'h2')
+    >>> chain_columns(pair=False, curve=True, curvature=False)
+    ('h', 'u')
+    """
+    return ("h",) + (("u",) if curve else ()) + (("a",) if curve and curvature else ()) + (("h2",) if pair else ())
+
+
+def input_kernel(q0: float, c0, columns) -> np.ndarray:
+    """The layer-1 kernel ``K^(1)`` of the chain over ``columns`` (docs/finite_width.md §1, §4.2 (B)).
+
+    Layer 1 is the input layer: its pre-activations along the great circle are
+    ``z(theta) = A cos(theta) + B sin(theta)`` with ``A, B`` i.i.d. ``N(0, q0)`` per neuron, i.e.
+    the Gaussian process with kernel ``q0 cos(theta - theta')``. The point is ``h = z(0)``, the
+    velocity ``u = z'(0)``, the acceleration ``a = z''(0) = -h``, and the second point
+    ``h2 = z(theta2)`` with ``cos(theta2) = c0``. So ``q = metric = q0``, ``Hsq = 1/q0`` and
+    ``c = c0`` at layer 1: the state 0 of :func:`neurodyn.numerics.iterate.iterate` (whose state
+    ``s`` is layer ``s + 1`` here), and the input layer of the finite-width theory (``V^(1) = 0``).
+
+    >>> input_kernel(2.0, 0.6, ("h", "u", "a", "h2"))
+    array([[ 2. ,  0. , -2. ,  1.2],
+           [ 0. ,  2. ,  0. ,  1.6],
+           [-2. ,  0. ,  2. , -1.2],
+           [ 1.2,  1.6, -1.2,  2. ]])
+    """
+    c = 1.0 if c0 is None else float(c0)
+    s = math.sqrt(max(0.0, 1.0 - c * c))
+    # coefficients of each column on (A, B)
+    coef = {"h": (1.0, 0.0), "u": (0.0, 1.0), "a": (-1.0, 0.0), "h2": (c, s)}
+    C = np.array([coef[name] for name in columns])
+    return q0 * (C @ C.T)
+
+
+def chain_memory_estimate(width: int, columns: int, networks: int, depth: int) -> int:
+    """Bytes of :func:`kernel_chain`'s arrays (an estimate, within a small factor): one batch's working
+    arrays and the per-network kernels ``Ghat`` and ``Qhat`` and statistics kept for the estimators.
+
+    >>> chain_memory_estimate(100, 2, 10**6, 30) > 2 * 8 * 10**6 * 30 * 4
+    True
+    """
+    k = int(columns)
+    block = max(CHAIN_BLOCK, width * k)
+    work = 10 * 8 * block
+    per_network = 8 * networks * depth * (2 * k * k + 1)
+    features = 8 * networks * depth * (k * k + 24)
+    return int(work + per_network + 2 * features)
+
+
+@dataclass(frozen=True)
+class ChainSample:
+    """Result of :func:`kernel_chain` (samplers A and B of docs/finite_width.md §4.2).
+
+    Index ``i`` of every array is **layer** ``l = i + 1``: layer 1 is the input layer with the
+    deterministic kernel ``K^(1)`` (:func:`input_kernel`), the numbering of docs/finite_width.md
+    §3.1 and §6. ``per_network`` holds ``G`` (the conditional kernels ``Ghat^(l)``, shape
+    ``(networks, depth, k, k)``), ``Q`` (the empirical kernels ``Qhat^(l) = z^T z / n`` of the
+    drawn pre-activations) and ``chi_1`` (``C_W mean_i phi'(z_i)^2`` at each layer);
+    ``measured`` maps a quantity to its :class:`Measured` (see :func:`kernel_chain`).
+    """
+
+    settings: dict
+    columns: tuple
+    per_network: dict = field(repr=False)
+    measured: dict = field(repr=False)
+
+    @property
+    def layers(self) -> np.ndarray:
+        """The layer numbers ``1..depth`` of the arrays' rows."""
+        return np.arange(1, self.settings["depth"] + 1)
+
+    def compare(self, theory: dict, names=None, first: int = 1) -> list[dict]:
+        """Rows ``{"quantity", "l", "width", "theory", "mean", "stderr", "z"}`` for layers ``first..depth``.
+
+        ``theory`` maps a quantity to its values at layers ``1..depth`` (index 0 is layer 1; for
+        :func:`~neurodyn.numerics.iterate.iterate`'s trajectory that is its states ``0..depth-1``).
+        ``z`` is None where the standard error is 0 (the deterministic layer 1).
+
+        >>> from neurodyn.theory.catalog import get
+        >>> run = kernel_chain(get("tanh"), 2.0, 0.1, q0=1.0, depth=2, width=50, networks=4, seed=0)
+        >>> [(r["l"], r["z"]) for r in run.compare({"q": [1.0, 0.9]})][0]
+        (1, None)
+        """
+        names = [n for n in theory if n in self.measured] if names is None else list(names)
+        rows = []
+        for name in names:
+            m = self.measured[name]
+            z = m.z(theory[name])
+            for l in range(first, self.settings["depth"] + 1):
+                rows.append(dict(quantity=name, l=l, width=self.settings["width"],
+                                 theory=float(theory[name][l - 1]), mean=float(m.mean[l - 1]),
+                                 stderr=float(m.stderr[l - 1]),
+                                 z=float(z[l - 1]) if np.isfinite(z[l - 1]) else None))
+        return rows
+
+
+def _check_chain(sigma_w2, sigma_b2, q0, c0, depth, width, networks, bootstrap):
+    def integer(name, value, least):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ParameterError(f"{name} must be an integer >= {least}, got {value!r}")
+        return int(value)
+
+    depth = integer("depth", depth, 1)
+    width = integer("width", width, 2)
+    networks = integer("networks", networks, 2)
+    bootstrap = integer("bootstrap", bootstrap, 0)
+    values = {}
+    for name, value, ok, what in (("sigma_w2", sigma_w2, lambda v: v > 0, "> 0"),
+                                  ("sigma_b2", sigma_b2, lambda v: v >= 0, ">= 0"),
+                                  ("q0", q0, lambda v: v > 0, "> 0"),
+                                  ("c0", 0.0 if c0 is None else c0, lambda v: -1 <= v <= 1, "in [-1, 1]")):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{name} must be a number {what}, got {value!r}") from None
+        if not math.isfinite(v) or not ok(v):
+            raise ParameterError(f"{name} must be a finite number {what}, got {value!r}")
+        values[name] = v
+    return values, depth, width, networks, bootstrap
+
+
+def _psd_root(G: np.ndarray) -> np.ndarray:
+    """Lower-triangular ``R`` with ``R R^T = G`` for a stack of positive semi-definite ``k x k``
+    matrices (Cholesky that drops directions of variance below ``1e-12 tr G``: the input layer's
+    jet kernel is singular, ``a = -h``)."""
+    k = G.shape[-1]
+    R = np.zeros_like(G)
+    tol = 1e-12 * np.trace(G, axis1=-2, axis2=-1)
+    for j in range(k):
+        d = G[..., j, j] - np.einsum("...m,...m->...", R[..., j, :j], R[..., j, :j])
+        ok = d > tol
+        rjj = np.sqrt(np.where(ok, d, 0.0))
+        R[..., j, j] = rjj
+        safe = np.where(ok, rjj, 1.0)
+        for i in range(j + 1, k):
+            num = G[..., i, j] - np.einsum("...m,...m->...", R[..., i, :j], R[..., j, :j])
+            R[..., i, j] = np.where(ok, num / safe, 0.0)
+    return R
+
+
+def _chain_batch(rng, K1, bias, columns, depth, width, count, sw2, sb2, phi, d1, d2):
+    """``count`` networks of the chain: ``(G, Q, chi)`` of shapes (count, depth, k, k) and (count, depth)."""
+    k = len(columns)
+    ih = columns.index("h")
+    iu = columns.index("u") if "u" in columns else None
+    ia = columns.index("a") if "a" in columns else None
+    i2 = columns.index("h2") if "h2" in columns else None
+    G = np.broadcast_to(K1, (count, k, k)).copy()
+    Gs = np.empty((count, depth, k, k))
+    Qs = np.empty((count, depth, k, k))
+    chi = np.empty((count, depth))
+    X = np.empty((count, width, k))
+    for l in range(depth):
+        Gs[:, l] = G
+        R = _psd_root(G)
+        z = rng.standard_normal((count, width, k))
+        z = np.matmul(z, R.transpose(0, 2, 1))
+        zt = z.transpose(0, 2, 1)
+        Qs[:, l] = np.matmul(zt, z) / width
+        h = z[..., ih]
+        p1 = d1(h)
+        chi[:, l] = sw2 * np.einsum("bn,bn->b", p1, p1) / width
+        if l == depth - 1:
+            break
+        X[..., ih] = phi(h)
+        if iu is not None:
+            X[..., iu] = p1 * z[..., iu]
+        if ia is not None:
+            X[..., ia] = d2(h) * z[..., iu] ** 2 + p1 * z[..., ia]
+        if i2 is not None:
+            X[..., i2] = phi(z[..., i2])
+        G = np.matmul(X.transpose(0, 2, 1), X) * (sw2 / width)
+        G += sb2 * bias
+    return Gs, Qs, chi
+
+
+def kernel_chain(activation, sigma_w2, sigma_b2=0.0, *, q0=1.0, c0=None, depth: int, width: int, networks: int,
+                 seed=0, curve: bool = False, curvature: bool = True, bootstrap: int = 0,
+                 memory_limit: int = MEMORY_LIMIT, progress=None) -> ChainSample:
+    r"""Samplers A and B of docs/finite_width.md §4.2: the exact Markov chain of the layer kernel.
+
+    By docs/finite_width.md §1, given layer ``l - 1`` the pre-activations of layer ``l`` are
+    ``n`` i.i.d. ``N(0, Ghat^(l))`` vectors over the followed columns, with
+    ``Ghat^(l+1) = C_b E + (C_W / n) sum_i x_i x_i^T``, ``x_i`` the layer input of neuron ``i``:
+    ``phi(h)`` for a point (``E`` puts the bias on the point columns only), ``phi'(h) u`` for
+    the velocity and ``phi''(h) u^2 + phi'(h) a`` for the acceleration (the jets of §3.7). So
+    drawing ``z ~ N(0, Ghat)`` per layer, at cost ``O(networks width depth k^2)``, is exact in
+    distribution for i.i.d. Gaussian weights ``N(0, sigma_w2/n)`` and biases ``N(0, sigma_b2)``.
+
+    **Layers** ``l = 1..depth``; layer 1 is the input layer, with the deterministic kernel of
+    :func:`input_kernel` (``q = q0``, ``c = c0``, a great circle through both points), exactly
+    the convention of the finite-width theory (docs/finite_width.md §3.1, §6: ``V^(1) = 0``).
+    All hidden layers have width ``width``.
+
+    Parameters: ``c0`` adds the second point (``c``, ``d``); ``curve`` the velocity (``metric``,
+    ``length``) and, with ``curvature``, the acceleration (``Hsq``; ``curvature`` needs a
+    continuous ``phi'``: ReLU raises :class:`NotDefinedError`). ``seed`` is an int or a
+    :class:`numpy.random.Generator`; the networks are drawn in fixed batches, each from its own
+    child stream, so the result depends only on the seed and the arguments. ``bootstrap=B``
+    adds bootstrap standard errors (``B`` resamples of the networks). ``progress``: None (a bar
+    on a terminal after 2 s), False, or a callable taking the fraction done. A run whose arrays
+    would exceed ``memory_limit`` bytes is refused with the estimate.
+
+    Estimators (one statistic per network, docs/finite_width.md §4.2), each a :class:`Measured`
+    with index ``l - 1``:
+
+    * means over networks, standard error ``sd / sqrt(networks)``: ``q`` (``Ghat_hh``; its
+      expectation is ``K + G1/n``), ``q_empirical`` (``Qhat_hh``, same expectation), ``q2``,
+      ``d`` (``Ghat_11 + Ghat_22 - 2 Ghat_12``), ``c`` (the per-network ``Ghat_12 /
+      sqrt(Ghat_11 Ghat_22)``: its mean is the ``E[c_hat]`` of §3.3), ``chi_1`` (``C_W mean_i
+      phi'(z_i)^2``, the layer's mean squared singular value, §3.7), ``metric`` (``Ghat_uu``),
+      ``metric_empirical`` (``Qhat_uu``), ``length`` (``2 pi sqrt(Qhat_uu)``: the mean length
+      of the layer's image of the circle over ``sqrt(n)``, by rotation invariance),
+      ``log_q``, ``log_metric`` (means of the logs);
+    * ratios of means (§4.2), delete-a-group jackknife standard errors (up to 100 groups):
+      ``c_ratio`` (``c`` of the mean ``Ghat``), ``c_empirical`` (of the mean ``Qhat``) and
+      ``Hsq`` (the squared curvature ``n kappa^2 = (Q_aa - Q_ua^2/Q_uu) / Q_uu^2`` of the
+      layer's image of the circle, from the mean ``Qhat``);
+    * fluctuations, jackknife standard errors: ``nvar_q = n Var(Ghat_hh)`` (``V`` at order 1/n),
+      ``nvar_G12``, ``var_log_q = Var(ln Ghat_hh)``, ``var_log_metric = Var(ln Ghat_uu)``.
+
+    >>> from neurodyn.theory.catalog import get
+    >>> run = kernel_chain(get("relu"), 2.0, q0=1.0, depth=3, width=50, networks=2000, seed=1)
+    >>> float(run.measured["q"].mean[0]), float(run.measured["q"].stderr[0])
+    (1.0, 0.0)
+    >>> abs(run.measured["q"].z([1.0, 1.0, 1.0])[1:]).max() < 4     # E[Ghat] = K exactly (§3.4)
+    True
+    """
+    values, depth, width, networks, bootstrap = _check_chain(sigma_w2, sigma_b2, q0, c0, depth, width, networks,
+                                                             bootstrap)
+    sw2, sb2, q0v = values["sigma_w2"], values["sigma_b2"], values["q0"]
+    columns = chain_columns(c0 is not None, bool(curve), bool(curvature))
+    k = len(columns)
+    need = chain_memory_estimate(width, k, networks, depth)
+    if need > memory_limit:
+        raise ParameterError(
+            f"this run needs about {need / 1024**2:.0f} MiB ({networks} networks x {depth} layers x {k} columns, "
+            f"width {width}), above the limit of {memory_limit / 1024**2:.0f} MiB; use fewer networks or layers, "
+            "or raise memory_limit")
+    phi, d1, d2 = activation_callables(activation, curvature="a" in columns)
+    K1 = input_kernel(q0v, values["c0"] if c0 is not None else None, columns)
+    points = np.array([c in ("h", "h2") for c in columns])
+    bias = np.outer(points, points).astype(float)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    per_batch = max(1, CHAIN_BLOCK // (width * k))
+    starts = list(range(0, networks, per_batch))
+    streams = rng.spawn(len(starts))
+    G = np.empty((networks, depth, k, k))
+    Q = np.empty((networks, depth, k, k))
+    chi = np.empty((networks, depth))
+    report, close = _progress_callable(progress, f"kernel chain, width {width}")
+    try:
+        for start, stream in zip(starts, streams):
+            stop = min(start + per_batch, networks)
+            with np.errstate(over="ignore", invalid="ignore"):
+                G[start:stop], Q[start:stop], chi[start:stop] = _chain_batch(
+                    stream, K1, bias, columns, depth, width, stop - start, sw2, sb2, phi, d1, d2)
+            report(stop / networks)
+    finally:
+        close()
+    if not (np.all(np.isfinite(G)) and np.all(np.isfinite(Q)) and np.all(np.isfinite(chi))):
+        raise NotDefinedError(f"the kernel chain of {activation.name} produced non-finite values (overflow); "
+                              "use smaller sigma_w2 or fewer layers")
+    settings = dict(activation=activation.name, sigma_w2=sw2, sigma_b2=sb2, q0=q0v, c0=values["c0"] if c0 is not None
+                    else None, depth=depth, width=width, networks=networks, columns=columns, bootstrap=bootstrap)
+    per_network = {"G": G, "Q": Q, "chi_1": chi}
+    boot_rng = np.random.default_rng(rng.integers(2**63)) if bootstrap else None
+    return ChainSample(settings, columns, per_network,
+                       _chain_summaries(per_network, columns, width, bootstrap, boot_rng))
+
+
+# -- the chain's estimators: every one a function of the means of per-network features ----
+def _chain_features(per, columns):
+    """Per-network features ``(networks, depth)`` whose means determine every estimator."""
+    G, Q = per["G"], per["Q"]
+    ix = {c: i for i, c in enumerate(columns)}
+    h = ix["h"]
+    feats = {"Ghh": G[..., h, h], "Qhh": Q[..., h, h], "chi_1": per["chi_1"]}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        feats["log_q"] = np.log(G[..., h, h])
+    if "u" in ix:
+        u = ix["u"]
+        feats.update(Guu=G[..., u, u], Quu=Q[..., u, u], length=2 * math.pi * np.sqrt(Q[..., u, u]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            feats["log_metric"] = np.log(G[..., u, u])
+        if "a" in ix:
+            a = ix["a"]
+            feats.update(Qaa=Q[..., a, a], Qua=Q[..., u, a])
+    if "h2" in ix:
+        p = ix["h2"]
+        feats.update(G22=G[..., p, p], G12=G[..., h, p], Q22=Q[..., p, p], Q12=Q[..., h, p])
+        feats["d"] = G[..., h, h] + G[..., p, p] - 2 * G[..., h, p]
+        feats["c"] = G[..., h, p] / np.sqrt(G[..., h, h] * G[..., p, p])
+    # second moments (centred on a fixed constant, so the variance is a smooth function of means)
+    for name in ("Ghh", "G12", "log_q", "log_metric"):
+        if name in feats:
+            x = feats[name]
+            centre = x.mean(0)
+            feats[f"{name}__shift"] = np.broadcast_to(centre, x.shape)
+            feats[f"{name}__sq"] = (x - centre) ** 2
+    return feats
+
+
+def _chain_estimates(mean, width):
+    """The nonlinear estimators from the (possibly resampled) means of the features."""
+    out = {}
+    if "G12" in mean:
+        out["c_ratio"] = mean["G12"] / np.sqrt(mean["Ghh"] * mean["G22"])
+        out["c_empirical"] = mean["Q12"] / np.sqrt(mean["Qhh"] * mean["Q22"])
+    if "Qaa" in mean:
+        out["Hsq"] = (mean["Qaa"] - mean["Qua"] ** 2 / mean["Quu"]) / mean["Quu"] ** 2
+    for name, label, scale in (("Ghh", "nvar_q", width), ("G12", "nvar_G12", width),
+                               ("log_q", "var_log_q", 1.0), ("log_metric", "var_log_metric", 1.0)):
+        if f"{name}__sq" in mean:
+            shift = mean[name] - mean[f"{name}__shift"]
+            out[label] = scale * (mean[f"{name}__sq"] - shift**2)
+    return out
+
+
+_CHAIN_PLAIN = {"q": "Ghh", "q_empirical": "Qhh", "q2": "G22", "d": "d", "c": "c", "chi_1": "chi_1",
+                "metric": "Guu", "metric_empirical": "Quu", "length": "length", "log_q": "log_q",
+                "log_metric": "log_metric"}
+
+
+def _chain_summaries(per, columns, width, bootstrap, boot_rng, groups: int = 100):
+    feats = _chain_features(per, columns)
+    names = list(feats)
+    M = per["G"].shape[0]
+    mean = {k: v.mean(0) for k, v in feats.items()}
+    measured = {}
+    for label, name in _CHAIN_PLAIN.items():
+        if name in feats:
+            x = feats[name]
+            measured[label] = (mean[name], x.std(0, ddof=1) / math.sqrt(M), "mean")
+    full = _chain_estimates(mean, width)
+    # delete-a-group jackknife: groups of consecutive (i.i.d.) networks
+    g = min(groups, M)
+    edges = np.linspace(0, M, g + 1).astype(int)
+    sums = {k: np.add.reduceat(v, edges[:-1], axis=0) for k, v in feats.items()}
+    sizes = np.diff(edges)[:, None]
+    total = {k: v.sum(0) for k, v in feats.items()}
+    loo = _chain_estimates({k: (total[k] - sums[k]) / (M - sizes) for k in names}, width)
+    for label, value in full.items():
+        j = loo[label]
+        # weighted delete-a-group jackknife (equal groups up to one network)
+        se = np.sqrt((g - 1) / g * ((j - j.mean(0)) ** 2).sum(0))
+        estimator = "ratio of means" if label in ("c_ratio", "c_empirical", "Hsq") else "variance over networks"
+        measured[label] = (value, se, estimator)
+    boot = {}
+    if bootstrap:
+        table = np.stack([feats[k].reshape(M, -1) for k in names], axis=1).reshape(M, -1)
+        draws = {label: [] for label in measured}
+        for _ in range(bootstrap):
+            counts = np.bincount(boot_rng.integers(0, M, M), minlength=M) / M
+            flat = counts @ table
+            bmean = {k: flat.reshape(len(names), -1)[i] for i, k in enumerate(names)}
+            for label, name in _CHAIN_PLAIN.items():
+                if name in bmean:
+                    draws[label].append(bmean[name])
+            for label, value in _chain_estimates(bmean, width).items():
+                draws[label].append(value)
+        boot = {label: np.array(v).std(0, ddof=1) for label, v in draws.items()}
+    return {label: Measured(m, s, est, boot.get(label)) for label, (m, s, est) in measured.items()}
