@@ -678,7 +678,7 @@ def kernel_chain(activation, sigma_w2, sigma_b2=0.0, *, q0=1.0, c0=None, depth: 
     >>> run = kernel_chain(get("relu"), 2.0, q0=1.0, depth=3, width=50, networks=2000, seed=1)
     >>> float(run.measured["q"].mean[0]), float(run.measured["q"].stderr[0])
     (1.0, 0.0)
-    >>> abs(run.measured["q"].z([1.0, 1.0, 1.0])[1:]).max() < 4     # E[Ghat] = K exactly (§3.4)
+    >>> bool(abs(run.measured["q"].z([1.0, 1.0, 1.0])[1:]).max() < 4)     # E[Ghat] = K exactly (§3.4)
     True
     """
     values, depth, width, networks, bootstrap = _check_chain(sigma_w2, sigma_b2, q0, c0, depth, width, networks,
