@@ -59,7 +59,7 @@ from .results import ParameterError
 
 __all__ = ["JetSample", "Measured", "activation_callables", "memory_estimate", "simulate_jets", "METHODS",
            "ChainSample", "kernel_chain", "input_kernel", "chain_columns", "chain_memory_estimate", "ProgressBar",
-           "CHAIN_COLUMNS"]
+           "CHAIN_COLUMNS", "Validation", "validate_networks", "one_over_n_predictions", "VALIDATE_QUANTITIES"]
 
 #: The two exact samplers (see the module docstring).
 METHODS = ("weights", "gram")
@@ -484,7 +484,9 @@ def input_kernel(q0: float, c0, columns) -> np.ndarray:
     # coefficients of each column on (A, B)
     coef = {"h": (1.0, 0.0), "u": (0.0, 1.0), "a": (-1.0, 0.0), "h2": (c, s)}
     C = np.array([coef[name] for name in columns])
-    return q0 * (C @ C.T)
+    K = q0 * (C @ C.T)
+    np.fill_diagonal(K, q0)                # exactly q0 (c^2 + s^2 = 1 up to rounding)
+    return K
 
 
 def chain_memory_estimate(width: int, columns: int, networks: int, depth: int) -> int:
@@ -786,7 +788,10 @@ def _chain_summaries(per, columns, width, bootstrap, boot_rng, groups: int = 100
     for label, name in _CHAIN_PLAIN.items():
         if name in feats:
             x = feats[name]
-            measured[label] = (mean[name], x.std(0, ddof=1) / math.sqrt(M), "mean")
+            exact = np.all(x == x[:1], axis=0)          # the same in every network (layer 1's kernel)
+            m = np.where(exact, x[0], mean[name])
+            se = np.where(exact, 0.0, x.std(0, ddof=1) / math.sqrt(M))
+            measured[label] = (m, se, "mean")
     full = _chain_estimates(mean, width)
     # delete-a-group jackknife: groups of consecutive (i.i.d.) networks
     g = min(groups, M)
@@ -816,3 +821,227 @@ def _chain_summaries(per, columns, width, bootstrap, boot_rng, groups: int = 100
                 draws[label].append(value)
         boot = {label: np.array(v).std(0, ddof=1) for label, v in draws.items()}
     return {label: Measured(m, s, est, boot.get(label)) for label, (m, s, est) in measured.items()}
+
+
+# =========================================================================================
+# Finite networks against the theory, across widths (``neurodyn validate``)
+# =========================================================================================
+#: The quantities :func:`validate_networks` compares, in order.
+VALIDATE_QUANTITIES = ("q", "c", "chi_1", "metric", "Hsq", "length")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Result of :func:`validate_networks`: ``rows`` (one per quantity, layer and width) and ``fits``
+    (one per quantity and layer: the weighted fit of the mean offset to ``coef / n``)."""
+
+    settings: dict
+    rows: list
+    fits: list
+    notes: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """``{"rows": [{"l", "width", "quantity", "theory", "mean", "stderr", "z", "theory_1n"}],
+        "fits": [{"quantity", "l", "coef_1n", "coef_1n_err", "predicted"}]}`` (null where undefined)."""
+        keys = ("l", "width", "quantity", "theory", "mean", "stderr", "z", "theory_1n")
+        fit_keys = ("quantity", "l", "coef_1n", "coef_1n_err", "predicted")
+        return {"rows": [{k: _json_number(r[k]) for k in keys} for r in self.rows],
+                "fits": [{k: _json_number(f[k]) for k in fit_keys} for f in self.fits]}
+
+    def largest_z(self):
+        """The row with the largest ``|z|`` (None when no row has a z-score)."""
+        scored = [r for r in self.rows if r["z"] is not None]
+        return max(scored, key=lambda r: abs(r["z"])) if scored else None
+
+    def __str__(self) -> str:
+        s = self.settings
+        lines = [f"{s['activation']} at sigma_w2 = {s['sigma_w2']}, sigma_b2 = {s['sigma_b2']}: {s['networks']} "
+                 f"networks per width, depth {s['depth']} (layer 1 = the input layer: q = {s['q0']}, c = {s['c0']}), "
+                 f"seed {s['seed']}",
+                 "quantity  l  width        theory          mean +- stderr         z     theory_1n"]
+        for r in self.rows:
+            z = "" if r["z"] is None else f"{r['z']:+.2f}"
+            t1 = "" if r["theory_1n"] is None else f"{r['theory_1n']:.6g}"
+            lines.append(f"{r['quantity']:<8} {r['l']:>2} {r['width']:>6}  {r['theory']:>12.6g}  {r['mean']:>12.6g} +- "
+                         f"{r['stderr']:<9.2g} {z:>6}  {t1:>12}")
+        lines.append("")
+        lines.append("n (mean - theory) fitted to coef_1n across widths (weighted least squares) against the 1/n theory")
+        lines.append("quantity  l      coef_1n +- error     predicted")
+        for f in self.fits:
+            p = "" if f["predicted"] is None else f"{f['predicted']:.4g}"
+            lines.append(f"{f['quantity']:<8} {f['l']:>2}  {f['coef_1n']:>11.4g} +- {f['coef_1n_err']:<8.2g} {p:>10}")
+        worst = self.largest_z()
+        if worst is not None:
+            lines.append(f"largest |z| = {abs(worst['z']):.2f} ({worst['quantity']}, layer {worst['l']}, "
+                         f"width {worst['width']})")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _json_number(value):
+    if value is None or isinstance(value, (str, int)) and not isinstance(value, bool):
+        return value
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def one_over_n_predictions(f, sigma_w2, sigma_b2, *, q0, c0, depth) -> dict:
+    """The 1/n theory's predicted ``n (E[measured] - infinite width)`` per ``(quantity, l)``.
+
+    ``q``: ``G1^(l)`` (docs/finite_width.md §3.1-3.2: ``E[Ghat] = K + G1/n``); ``c``: the
+    correlation bias of §3.3 (``n (E[c_hat] - c)``, ``c_hat`` the per-network correlation
+    of ``Ghat``). Both from :func:`neurodyn.numerics.finite_width.finite_width`, whose layer 1 is
+    the input layer as here. An empty dict when that module is not available: the
+    predictions are then null. Other quantities have no 1/n theory here.
+    """
+    try:
+        from .finite_width import finite_width
+    except ImportError:
+        return {}
+    result = finite_width(f, sigma_w2, sigma_b2, depth=depth, q0=q0, c0=c0)
+    out = {}
+    for index, layer in enumerate(result.layers):
+        l = _field(layer, "l")
+        l = index + 1 if l is None else int(l)
+        g1 = _field(layer, "G1")
+        if g1 is not None and np.ndim(_number(g1)) == 0:
+            out[("q", l)] = _number(g1)
+        elif g1 is not None:          # pair-index form: (11, 22, 12)
+            out[("q", l)] = float(np.ravel(_number(g1))[0])
+        bias = _field(layer, "c_bias")
+        if bias is not None:
+            out[("c", l)] = _number(bias)
+    return out
+
+
+def _field(obj, name):
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _number(value):
+    if isinstance(value, dict):
+        value = value.get("value")
+    value = getattr(value, "value", value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return np.array([float(v) for v in value])
+    return float(value)
+
+
+def _weighted_fit(widths, offsets, errors):
+    """``offset(n) = coef / n`` by weighted least squares: ``(coef, error)``, None when a standard error is 0."""
+    x = 1.0 / np.asarray(widths, float)
+    s = np.asarray(errors, float)
+    if np.any(~np.isfinite(s)) or np.any(s <= 0):
+        return None
+    w = x * x / (s * s)
+    coef = float(np.sum(x * np.asarray(offsets, float) / (s * s)) / np.sum(w))
+    return coef, float(1.0 / math.sqrt(np.sum(w)))
+
+
+def validate_networks(f, sigma_w2, sigma_b2=0.0, *, widths, depth: int, networks: int, q0=1.0, c0=0.9, seed=0,
+                      quantities=VALIDATE_QUANTITIES, bootstrap: int = 0, memory_limit: int = MEMORY_LIMIT,
+                      progress=None) -> Validation:
+    """Finite random networks of each width against the mean-field theory, with the 1/n fits.
+
+    For every width the kernel chain (:func:`kernel_chain`, samplers A and B of
+    docs/finite_width.md §4.2) follows a pair of inputs on a great circle of the sphere of
+    squared radius ``q0`` (correlation ``c0``) and the circle's jets through layers
+    ``l = 1..depth`` of ``networks`` independent networks; **layer 1 is the input layer**
+    (``q = q0``, ``c = c0``; the state 0 of :func:`~neurodyn.numerics.iterate.iterate`), as in
+    the finite-width theory (docs/finite_width.md §3.1, §6). Each width draws from its own child
+    stream of ``seed``.
+
+    Rows: ``q`` (mean ``Ghat_hh``), ``c`` (mean per-network correlation of ``Ghat``), ``chi_1``
+    (the layer's ``C_W mean phi'(z)^2``), ``metric`` (mean ``Ghat_uu``), ``Hsq`` (the image
+    curve's squared curvature, ratio of means) and ``length`` (mean ``2 pi |u|/sqrt(n)``,
+    theory ``2 pi sqrt(metric)``), with ``z = (mean - theory)/stderr`` against the
+    infinite-width ``theory`` (:func:`~neurodyn.numerics.iterate.iterate`, float64) and
+    ``theory_1n = theory + predicted/width`` where :func:`one_over_n_predictions` has a value.
+    Fits: per quantity and layer, ``mean - theory = coef_1n / n`` over the widths by weighted
+    least squares (weights ``1/stderr^2``), beside ``predicted``; layers whose measurement is
+    exact (standard error 0: layer 1 of ``q``, ``c``, ``metric``) have no fit.
+    """
+    from .iterate import iterate
+
+    quantities = tuple(quantities)
+    unknown = [q for q in quantities if q not in VALIDATE_QUANTITIES]
+    if unknown or not quantities:
+        raise ParameterError(f"quantities must be some of {', '.join(VALIDATE_QUANTITIES)}, got "
+                             f"{', '.join(unknown) or 'none'}")
+    try:
+        widths = [int(w) for w in widths]
+    except (TypeError, ValueError):
+        raise ParameterError(f"widths must be integers >= 2, got {widths!r}") from None
+    if not widths or min(widths) < 2:
+        raise ParameterError(f"widths must be integers >= 2, got {', '.join(str(w) for w in widths) or 'none'}")
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ParameterError(f"depth must be an integer >= 1, got {depth!r}")
+    curvature = "Hsq" in quantities
+    act = f.activation
+    if curvature and not act.is_continuous(1):
+        raise NotDefinedError(
+            f"Hsq (the curve's curvature) is not defined for {act.name}: its derivative jumps at "
+            f"{', '.join(str(k) for k in act.kinks)}, so phi'' has a Dirac delta and chi_2 is infinite; "
+            "leave Hsq out of the quantities")
+    pair = "c" in quantities
+    columns = len(chain_columns(pair, True, curvature))
+    for w in widths:        # refuse before any work
+        _check_chain(sigma_w2, sigma_b2, q0, c0 if pair else None, depth, w, networks, bootstrap)
+        need = chain_memory_estimate(w, columns, networks, depth)
+        if need > memory_limit:
+            raise ParameterError(
+                f"width {w} needs about {need / 1024**2:.0f} MiB ({networks} networks x {depth} layers x {columns} "
+                f"columns), above the limit of {memory_limit / 1024**2:.0f} MiB; use fewer networks or layers")
+    traj = iterate(f, sigma_w2, sigma_b2, q0=q0, c0=c0 if pair else None, dim=1, layers=max(depth - 1, 1))
+    theory = {}
+    for name in ("q", "c", "chi_1", "metric", "Hsq"):
+        if name in traj.columns:
+            theory[name] = np.array([np.nan if r[name] is None else float(r[name]) for r in traj.rows])[:depth]
+    theory["length"] = 2 * math.pi * np.sqrt(theory["metric"])
+    predicted = one_over_n_predictions(f, sigma_w2, sigma_b2, q0=q0, c0=c0 if pair else None, depth=depth)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    streams = rng.spawn(len(widths))
+    total = float(sum(widths))
+    done = 0.0
+    report, close = _progress_callable(progress, f"validating {len(widths)} widths")
+    runs = {}
+    try:
+        for w, stream in zip(widths, streams):
+            start = done
+
+            def sub(fraction, start=start, w=w):
+                report((start + fraction * w) / total)
+
+            runs[w] = kernel_chain(act, sigma_w2, sigma_b2, q0=q0, c0=c0 if pair else None, depth=depth, width=w,
+                                   networks=networks, seed=stream, curve=True, curvature=curvature,
+                                   bootstrap=bootstrap, memory_limit=memory_limit, progress=sub)
+            done += w
+            report(done / total)
+    finally:
+        close()
+    rows, fits = [], []
+    for name in quantities:
+        for l in range(1, depth + 1):
+            th = float(theory[name][l - 1])
+            pred = predicted.get((name, l))
+            offsets, errors = [], []
+            for w in widths:
+                m = runs[w].measured[name]
+                mean, se = float(m.mean[l - 1]), float(m.stderr[l - 1])
+                z = (mean - th) / se if se > 0 and math.isfinite(th) else None
+                rows.append(dict(l=l, width=w, quantity=name, theory=th, mean=mean, stderr=se, z=z,
+                                 theory_1n=None if pred is None else th + pred / w))
+                offsets.append(mean - th)
+                errors.append(se)
+            fit = _weighted_fit(widths, offsets, errors) if math.isfinite(th) else None
+            if fit is not None:
+                fits.append(dict(quantity=name, l=l, coef_1n=fit[0], coef_1n_err=fit[1], predicted=pred))
+    notes = []
+    if not predicted:
+        notes.append("no 1/n theory available (numerics.finite_width): predicted and theory_1n are null")
+    settings = dict(activation=act.name, sigma_w2=str(sigma_w2), sigma_b2=str(sigma_b2), widths=widths, depth=depth,
+                    networks=networks, q0=q0, c0=c0 if pair else None, seed=seed if not isinstance(
+                        seed, np.random.Generator) else None, quantities=quantities, bootstrap=bootstrap)
+    return Validation(settings, rows, fits, notes)
