@@ -197,7 +197,8 @@ def _check(sigma_w2, sigma_b2, q0, dim, layers, width, networks, c0, method, boo
 
 def simulate_jets(activation, sigma_w2, sigma_b2=0.0, *, q0, dim: int = 1, layers: int, width: int,
                   networks: int, c0=0.5, seed=0, method: str = "weights", curvature: bool = True,
-                  bootstrap: int = 0, batch: int = 64, memory_limit: int = MEMORY_LIMIT) -> JetSample:
+                  bootstrap: int = 0, batch: int = 64, memory_limit: int = MEMORY_LIMIT,
+                  start: str = "sphere") -> JetSample:
     """Push a great circle (``dim=1``) or an ``dim``-patch of the sphere through random layers.
 
     Returns a :class:`JetSample` with ``measured[name]`` for ``q``, ``q2``, ``c``, ``d``,
@@ -205,6 +206,12 @@ def simulate_jets(activation, sigma_w2, sigma_b2=0.0, *, q0, dim: int = 1, layer
     (ratios of means) and ``Hsq_per_network``, ``trHsq_per_network``, ``Rbar_per_network``.
     ``seed`` is an int or a :class:`numpy.random.Generator`; each network gets its own
     child stream, so network ``i`` is the same whatever ``batch`` is.
+
+    ``start="sphere"`` (default) puts state 0 exactly on the sphere (an orthonormal frame,
+    see the module docstring). ``start="gaussian"`` draws the frame's vectors i.i.d.
+    ``N(0, q0)`` per neuron instead: state 0 is then a Gaussian layer with the kernel
+    ``q0 cos(angle)``, i.e. **layer 1** of :func:`kernel_chain` and of the finite-width theory
+    (docs/finite_width.md §3.1), and state ``s`` is that layer ``s + 1`` exactly in distribution.
     """
     values, dim, layers, width, networks, bootstrap = _check(
         sigma_w2, sigma_b2, q0, dim, layers, width, networks, c0, method, bootstrap)
@@ -216,6 +223,8 @@ def simulate_jets(activation, sigma_w2, sigma_b2=0.0, *, q0, dim: int = 1, layer
             f"this run needs about {need / 1024**2:.0f} MiB (width {width}, dim {dim}, {networks} networks, "
             f"{layers} layers, method {method}), above the limit of {memory_limit / 1024**2:.0f} MiB; "
             "use a smaller width or fewer networks, or raise memory_limit")
+    if start not in ("sphere", "gaussian"):
+        raise ParameterError(f"start must be 'sphere' or 'gaussian', got {start!r}")
     phi, d1, d2 = activation_callables(activation, curvature)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     streams = rng.spawn(networks)
@@ -224,9 +233,9 @@ def simulate_jets(activation, sigma_w2, sigma_b2=0.0, *, q0, dim: int = 1, layer
     g_all = np.empty((networks, layers + 1, dim, dim))
     K_all = np.empty((networks, layers + 1, dim, dim, dim, dim)) if curvature else None
     pt_all = np.empty((networks, layers + 1, 3))          # <h,h>, <h2,h2>, <h,h2>
-    for start in range(0, networks, batch):
-        idx = range(start, min(start + batch, networks))
-        state = np.stack([_initial_state(streams[i], width, dim, q0, c0, pairs) for i in idx])
+    for first in range(0, networks, batch):
+        idx = range(first, min(first + batch, networks))
+        state = np.stack([_initial_state(streams[i], width, dim, q0, c0, pairs, start) for i in idx])
         for l in range(layers + 1):
             try:
                 _record(state, dim, pairs, width, l, g_all[idx.start:idx.stop], pt_all[idx.start:idx.stop],
@@ -245,14 +254,17 @@ def simulate_jets(activation, sigma_w2, sigma_b2=0.0, *, q0, dim: int = 1, layer
     if curvature:
         per_network["K"] = K_all
     settings = dict(activation=activation.name, sigma_w2=sw2, sigma_b2=sb2, q0=q0, c0=c0, dim=dim,
-                    layers=layers, width=width, networks=networks, method=method, bootstrap=bootstrap)
+                    layers=layers, width=width, networks=networks, method=method, bootstrap=bootstrap, start=start)
     boot_rng = np.random.default_rng(rng.integers(2**63)) if bootstrap else None
     return JetSample(settings, per_network, _summaries(per_network, dim, curvature, bootstrap, boot_rng))
 
 
 # -- one network's state: columns [h, J_1..J_m, H_ab (a <= b), h2] ---------------------------
-def _initial_state(rng, width, dim, q0, c0, pairs):
-    frame, _ = np.linalg.qr(rng.standard_normal((width, dim + 1)))      # Haar orthonormal frame
+def _initial_state(rng, width, dim, q0, c0, pairs, start="sphere"):
+    if start == "gaussian":                                             # i.i.d. N(0, q0) entries
+        frame = rng.standard_normal((width, dim + 1)) / math.sqrt(width)
+    else:
+        frame, _ = np.linalg.qr(rng.standard_normal((width, dim + 1)))  # Haar orthonormal frame
     radius = math.sqrt(width * q0)
     h = radius * frame[:, 0]
     cols = [h] + [radius * frame[:, a + 1] for a in range(dim)]
@@ -671,8 +683,10 @@ def kernel_chain(activation, sigma_w2, sigma_b2=0.0, *, q0=1.0, c0=None, depth: 
       ``log_q``, ``log_metric`` (means of the logs);
     * ratios of means (§4.2), delete-a-group jackknife standard errors (up to 100 groups):
       ``c_ratio`` (``c`` of the mean ``Ghat``), ``c_empirical`` (of the mean ``Qhat``) and
-      ``Hsq`` (the squared curvature ``n kappa^2 = (Q_aa - Q_ua^2/Q_uu) / Q_uu^2`` of the
-      layer's image of the circle, from the mean ``Qhat``);
+      ``Hsq`` (the squared curvature ``n kappa^2 = |a_perp|^2 / |u|^4`` of the layer's image of
+      the circle, ``a_perp`` the part of the acceleration normal to the velocity: the network
+      mean of ``|a_perp|^2 / n = Q_aa - Q_ua^2 / Q_uu`` over the squared network mean of
+      ``Q_uu``, as :func:`simulate_jets` contracts its mean tensors);
     * fluctuations, jackknife standard errors: ``nvar_q = n Var(Ghat_hh)`` (``V`` at order 1/n),
       ``nvar_G12``, ``var_log_q = Var(ln Ghat_hh)``, ``var_log_metric = Var(ln Ghat_uu)``.
 
@@ -742,7 +756,8 @@ def _chain_features(per, columns):
             feats["log_metric"] = np.log(G[..., u, u])
         if "a" in ix:
             a = ix["a"]
-            feats.update(Qaa=Q[..., a, a], Qua=Q[..., u, a])
+            # the normal part of the acceleration, per network: |a - (u.a/u.u) u|^2 / n
+            feats["Qperp"] = Q[..., a, a] - Q[..., u, a] ** 2 / Q[..., u, u]
     if "h2" in ix:
         p = ix["h2"]
         feats.update(G22=G[..., p, p], G12=G[..., h, p], Q22=Q[..., p, p], Q12=Q[..., h, p])
@@ -764,8 +779,8 @@ def _chain_estimates(mean, width):
     if "G12" in mean:
         out["c_ratio"] = mean["G12"] / np.sqrt(mean["Ghh"] * mean["G22"])
         out["c_empirical"] = mean["Q12"] / np.sqrt(mean["Qhh"] * mean["Q22"])
-    if "Qaa" in mean:
-        out["Hsq"] = (mean["Qaa"] - mean["Qua"] ** 2 / mean["Quu"]) / mean["Quu"] ** 2
+    if "Qperp" in mean:
+        out["Hsq"] = mean["Qperp"] / mean["Quu"] ** 2
     for name, label, scale in (("Ghh", "nvar_q", width), ("G12", "nvar_G12", width),
                                ("log_q", "var_log_q", 1.0), ("log_metric", "var_log_metric", 1.0)):
         if f"{name}__sq" in mean:
@@ -961,7 +976,8 @@ def validate_networks(f, sigma_w2, sigma_b2=0.0, *, widths, depth: int, networks
     ``theory_1n = theory + predicted/width`` where :func:`one_over_n_predictions` has a value.
     Fits: per quantity and layer, ``mean - theory = coef_1n / n`` over the widths by weighted
     least squares (weights ``1/stderr^2``), beside ``predicted``; layers whose measurement is
-    exact (standard error 0: layer 1 of ``q``, ``c``, ``metric``) have no fit.
+    exact (standard error 0: layer 1 of ``q``, ``c``, ``metric``) have no fit. With
+    ``bootstrap=B`` the standard errors are bootstrap ones (``B`` resamples of the networks).
     """
     from .iterate import iterate
 
@@ -984,7 +1000,7 @@ def validate_networks(f, sigma_w2, sigma_b2=0.0, *, widths, depth: int, networks
         raise NotDefinedError(
             f"Hsq (the curve's curvature) is not defined for {act.name}: its derivative jumps at "
             f"{', '.join(str(k) for k in act.kinks)}, so phi'' has a Dirac delta and chi_2 is infinite; "
-            "leave Hsq out of the quantities")
+            f"leave Hsq out of the quantities ({','.join(q for q in VALIDATE_QUANTITIES if q != 'Hsq')})")
     pair = "c" in quantities
     columns = len(chain_columns(pair, True, curvature))
     for w in widths:        # refuse before any work
@@ -1029,7 +1045,8 @@ def validate_networks(f, sigma_w2, sigma_b2=0.0, *, widths, depth: int, networks
             offsets, errors = [], []
             for w in widths:
                 m = runs[w].measured[name]
-                mean, se = float(m.mean[l - 1]), float(m.stderr[l - 1])
+                spread = m.stderr if m.bootstrap is None else m.bootstrap
+                mean, se = float(m.mean[l - 1]), float(spread[l - 1])
                 z = (mean - th) / se if se > 0 and math.isfinite(th) else None
                 rows.append(dict(l=l, width=w, quantity=name, theory=th, mean=mean, stderr=se, z=z,
                                  theory_1n=None if pred is None else th + pred / w))
