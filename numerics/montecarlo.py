@@ -736,8 +736,9 @@ def kernel_chain(activation, sigma_w2, sigma_b2=0.0, *, q0=1.0, c0=None, depth: 
                     else None, depth=depth, width=width, networks=networks, columns=columns, bootstrap=bootstrap)
     per_network = {"G": G, "Q": Q, "chi_1": chi}
     boot_rng = np.random.default_rng(rng.integers(2**63)) if bootstrap else None
-    return ChainSample(settings, columns, per_network,
-                       _chain_summaries(per_network, columns, width, bootstrap, boot_rng))
+    with np.errstate(divide="ignore", invalid="ignore"):     # ln 0 and 0/0 of a dead ReLU network: inf, nan
+        measured = _chain_summaries(per_network, columns, width, bootstrap, boot_rng)
+    return ChainSample(settings, columns, per_network, measured)
 
 
 # -- the chain's estimators: every one a function of the means of per-network features ----
@@ -762,14 +763,16 @@ def _chain_features(per, columns):
         p = ix["h2"]
         feats.update(G22=G[..., p, p], G12=G[..., h, p], Q22=Q[..., p, p], Q12=Q[..., h, p])
         feats["d"] = G[..., h, h] + G[..., p, p] - 2 * G[..., h, p]
-        feats["c"] = G[..., h, p] / np.sqrt(G[..., h, h] * G[..., p, p])
+        with np.errstate(divide="ignore", invalid="ignore"):   # a dead ReLU network: Ghat = 0, c undefined
+            feats["c"] = G[..., h, p] / np.sqrt(G[..., h, h] * G[..., p, p])
     # second moments (centred on a fixed constant, so the variance is a smooth function of means)
     for name in ("Ghh", "G12", "log_q", "log_metric"):
         if name in feats:
             x = feats[name]
-            centre = x.mean(0)
-            feats[f"{name}__shift"] = np.broadcast_to(centre, x.shape)
-            feats[f"{name}__sq"] = (x - centre) ** 2
+            with np.errstate(invalid="ignore"):                 # ln 0 = -inf in a dead network
+                centre = x.mean(0)
+                feats[f"{name}__shift"] = np.broadcast_to(centre, x.shape)
+                feats[f"{name}__sq"] = (x - centre) ** 2
     return feats
 
 
