@@ -67,6 +67,7 @@ import mpmath
 import numpy as np
 import sympy
 
+from neurodyn.theory.checks import NUMPY_FUNCTIONS
 from neurodyn.theory.errors import ConvergenceError, NotDefinedError
 from neurodyn.theory.symbols import x
 
@@ -320,6 +321,13 @@ class _Moments:
         pairs = [(phi * x**i, phi * x**j) for i, j in _MONOMIALS]
         pairs += [(phi**2, phi**2), (phi**3, phi), (phi, phi**3)]
         self.pair = BivariateBundle(pairs)
+        # two inputs with c = -1 (u2 = -u1): <phi(x) phi(-x) x^k>, k = 0, 2, 4; <phi^3 phi_>, <phi^2 phi_^2>,
+        # <phi phi_^3> (phi_ = phi(-x))
+        minus = phi.subs(x, -x)
+        self.mirror = IntegrandBundle([phi * minus, phi * minus * x**2, phi * minus * x**4, phi**3 * minus,
+                                       phi**2 * minus**2, phi * minus**3])
+        self.phi_np = sympy.lambdify(x, phi, [NUMPY_FUNCTIONS, "numpy"])
+        self.kinks = tuple(f.activation.kinks)
 
 
 def _as_d(values, errors):
@@ -347,6 +355,10 @@ class _MP:
         vals, errs = expect_mp(self.m.single, K.v, self.dps + self.extra(K.v))
         return _as_d(vals, errs)
 
+    def mirror(self, K):
+        vals, errs = expect_mp(self.m.mirror, K.v, self.dps + self.extra(K.v))
+        return _as_d(vals, errs)
+
     def pair(self, K11, K12, K22):
         rho = K12.v / mpmath.sqrt(K11.v * K22.v)
         vals, errs = expect2_mp(self.m.pair, K11.v, K12.v, K22.v, self.dps + self.extra(min(K11.v, K22.v), rho))
@@ -369,9 +381,15 @@ class _NP:
         vals, errs = expect_np(self.m.single, np.asarray(K.v, float))
         return [_D(v, e + 4 * _EPS * abs(v)) for v, e in zip(vals, errs)]
 
-    def pair(self, K11, K12, K22):
-        vals, errs = expect2_f64(self.m.pair, K11.v, K12.v, K22.v)
+    def mirror(self, K):
+        vals, errs = expect_np(self.m.mirror, np.asarray(K.v, float))
         return [_D(v, e + 4 * _EPS * abs(v)) for v, e in zip(vals, errs)]
+
+    def pair(self, K11, K12, K22):
+        vals, errs = _pair_moments_f64(self.m.phi_np, self.m.kinks, K11.v, K12.v, K22.v)
+        if np.ndim(K11.v) == 0:
+            vals, errs = vals[:, 0], errs[:, 0]
+        return [_D(v, e) for v, e in zip(vals, errs)]
 
     def laws(self, names, point):
         with np.errstate(all="ignore"):
@@ -379,14 +397,131 @@ class _NP:
         return {n: _D(np.asarray(v, float), 4 * _EPS * np.abs(np.asarray(v, float))) for n, v in out.items()}
 
 
-def expect2_f64(bundle: BivariateBundle, v11, v12, v22):
-    """Float64 two-input expectations for the 1/n theory: (values, errors), arrays (m, ...).
+#: Half-width of the float64 rules in the standardized variables (exp(-50) times the weights' x^4 is far
+#: below double precision).
+_L = 10.0
+#: Gauss-Legendre nodes per panel (and the coarser rule of the error estimate).
+_GL_FINE, _GL_COARSE = 20, 14
+#: Elements of the kernel arrays per block (bounds the (block, n1, n2) node arrays to a few tens of MB).
+_BLOCK = 16
 
-    (Placeholder: the engine's vectorised float64 rule.)
+
+def _pair_moments_f64(phi, kinks, v11, v12, v22):
+    """Float64 ``[<phi(u1) u1^i phi(u2) u2^j>] + [<phi1^2 phi2^2>, <phi1^3 phi2>, <phi1 phi2^3>]``: (values, errors).
+
+    ``u1 = s1 z1``, ``u2 = a z1 + b z2`` with standard ``z1, z2``. Smooth activations: the
+    trapezoid rule on both axes (exponentially convergent for Gaussian-weighted analytic
+    integrands; the step resolves features of width 1 in ``u``), the error from the rule of
+    twice the step (every other node). Kinked ones: Gauss-Legendre panels cut at the kinks
+    (outer: ``z1 = k/s1``, and ``z1 = k/a`` where the inner expectation is nearly kinked;
+    inner: ``z2 = (k - a z1)/b``), the error from a coarser rule. Vectorised over the
+    (1-D) arrays ``v11, v12, v22``; the engine's :func:`~neurodyn.numerics.quadrature2d.expect2_np`
+    keeps only ~1e-5 near ``|c| = 1`` for these polynomial-weighted integrands.
     """
-    from .quadrature2d import expect2_np
+    v11, v12, v22 = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, float)) for v in (v11, v12, v22)))
+    shape = v11.shape
+    v11, v12, v22 = v11.ravel(), v12.ravel(), v22.ravel()
+    vals = np.empty((12, v11.size))
+    errs = np.empty((12, v11.size))
+    for start in range(0, v11.size, _BLOCK):
+        sl = slice(start, start + _BLOCK)
+        s1 = np.sqrt(v11[sl])
+        a = v12[sl] / s1
+        b = np.sqrt(np.maximum(v22[sl] - a * a, 0.0))
+        rule = _trapezoid_pair if not kinks else _panels_pair
+        (fine, coarse) = rule(phi, kinks, s1, a, b)
+        vals[:, sl] = fine
+        errs[:, sl] = np.abs(fine - coarse) + 8 * _EPS * np.abs(fine)
+    return vals.reshape((12,) + shape), errs.reshape((12,) + shape)
+
+
+def _combine(phi, u1, w1, u2, w2):
+    """The 12 moments from outer nodes (u1, w1: (N, n1)) and inner nodes (u2, w2: (N, n1, n2))."""
     with np.errstate(all="ignore"):
-        return expect2_np(bundle, v11, v12, v22)
+        g = np.broadcast_to(np.asarray(phi(u2), float), u2.shape)
+        inner = []
+        gp = g * w2
+        for j in range(5):
+            inner.append(gp.sum(axis=-1))
+            if j < 4:
+                gp = gp * u2
+        inner.append((g * g * w2).sum(axis=-1))           # E[phi(u2)^2 | z1]
+        inner.append((g * g * g * w2).sum(axis=-1))       # E[phi(u2)^3 | z1]
+        f = np.broadcast_to(np.asarray(phi(u1), float), u1.shape)
+        fw = f * w1
+        powers = [fw]
+        for _ in range(4):
+            powers.append(powers[-1] * u1)
+        out = [(powers[i] * inner[j]).sum(axis=-1) for i, j in _MONOMIALS]
+        out.append((f * fw * inner[5]).sum(axis=-1))
+        out.append((f * f * fw * inner[0]).sum(axis=-1))
+        out.append((fw * inner[6]).sum(axis=-1))
+    return np.array(out)
+
+
+def _trapezoid_pair(phi, kinks, s1, a, b):
+    norm = 1 / math.sqrt(2 * math.pi)
+    h1 = np.minimum(0.25, 0.25 / np.maximum(np.maximum(s1, np.abs(a)), 1e-300))
+    h2 = np.minimum(0.25, 0.25 / np.maximum(b, 1e-300))
+    J1 = int(math.ceil(_L / float(h1.min()))) // 4 * 4 + 4     # multiples of 4: the coarser rules take
+    J2 = int(math.ceil(_L / float(h2.min()))) // 4 * 4 + 4     # every 2nd and 4th node
+    j1 = np.arange(-J1, J1 + 1)
+    j2 = np.arange(-J2, J2 + 1)
+    z1 = h1[:, None] * j1
+    z2 = h2[:, None] * j2
+    w1 = np.exp(-z1 * z1 / 2) * norm * h1[:, None]
+    w2 = np.exp(-z2 * z2 / 2) * norm * h2[:, None]
+    u1 = s1[:, None] * z1
+    u2 = a[:, None, None] * z1[:, :, None] + (b[:, None] * z2)[:, None, :]
+    levels = []
+    for step in (4, 2, 1):
+        k1, k2 = (j1 % step == 0), (j2 % step == 0)
+        sub = u2[:, k1][:, :, k2]
+        levels.append(_combine(phi, u1[:, k1], step * w1[:, k1], sub,
+                               np.broadcast_to(step * w2[:, None, k2], sub.shape)))
+    # each halving of the step about squares the error of a Gaussian-weighted analytic integrand:
+    # the estimate of quadrature.level_error from the last two changes
+    fine = levels[2]
+    scale = np.abs(fine) + 1e-300
+    d1, d2 = np.abs(levels[1] - levels[0]), np.abs(levels[2] - levels[1])
+    with np.errstate(all="ignore"):
+        model = 10 * scale * (d2 / scale) ** 3 / (d1 / scale) ** 2
+    err = np.where((d1 > 0) & (d2 / scale <= (d1 / scale) ** 1.5), model, d2)
+    return fine, fine - err         # (the caller takes |fine - coarse| as the error)
+
+
+def _gl_nodes(edges, n):
+    """Gauss-Legendre nodes and weights (times the standard normal density) on the panels between ``edges``.
+
+    ``edges``: (..., k) sorted; returns (..., (k-1) n) nodes and weights.
+    """
+    t, wt = np.polynomial.legendre.leggauss(n)
+    lo, hi = edges[..., :-1, None], edges[..., 1:, None]
+    half = (hi - lo) / 2
+    z = (lo + hi) / 2 + half * t
+    w = half * wt * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    return z.reshape(z.shape[:-2] + (-1,)), w.reshape(w.shape[:-2] + (-1,))
+
+
+def _panels_pair(phi, kinks, s1, a, b):
+    ks = np.array([float(k) for k in kinks])
+    panel = np.linspace(-_L, _L, 9)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        outer = np.concatenate([np.broadcast_to(panel, (s1.size, panel.size)), ks[None, :] / s1[:, None],
+                                np.where(a[:, None] != 0, ks[None, :] / a[:, None], _L)], axis=1)
+    outer = np.sort(np.clip(np.nan_to_num(outer, nan=_L), -_L, _L), axis=1)
+    results = []
+    for n in (_GL_FINE, _GL_COARSE):
+        z1, w1 = _gl_nodes(outer, n)
+        mean = a[:, None] * z1                                           # (N, n1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cuts = (ks[None, None, :] - mean[..., None]) / b[:, None, None]
+        cuts = np.clip(np.nan_to_num(cuts, nan=_L, posinf=_L, neginf=-_L), -_L, _L)
+        inner = np.sort(np.concatenate([np.broadcast_to(panel, mean.shape + panel.shape), cuts], axis=-1), axis=-1)
+        z2, w2 = _gl_nodes(inner, n)                                     # (N, n1, n2)
+        u2 = mean[..., None] + b[:, None, None] * z2
+        results.append(_combine(phi, s1[:, None] * z1, w1, u2, w2))
+    return results[0], results[1]
 
 
 # ----------------------------------------------------------------------------------------
@@ -407,8 +542,82 @@ def _single_step(B, cw, cb, K, V, G1):
     return Kn, Vn, G1n, chi, (s2, s4, d4)
 
 
+#: float64: pairs with 1 - |c| at most this are treated as degenerate (u2 = +-u1, :func:`_degenerate_step`).
+SNAP_F64 = 1e-10
+
+
 def _pair_step(B, cw, cb, K, V, G1, single11):
-    """(K', V', G1') in the pair-index form (§3.3); ``single11`` is the single-input step at K_11 = K_22."""
+    """(K', V', G1') in the pair-index form (§3.3); ``single11`` is the single-input step at K_11 = K_22.
+
+    Where ``|c| = 1`` (to working precision; :data:`SNAP_F64` in float64) the Gaussian is
+    degenerate and the Hermite weights infinite: there :func:`_degenerate_step` is exact.
+    """
+    K11, K22, K12 = K
+    if isinstance(B, _MP):
+        rho = K12.v / mpmath.sqrt(K11.v * K22.v)
+        if 1 - abs(rho) <= mpmath.mpf(10) ** (-(B.dps + GUARD_DIGITS)):
+            return _degenerate_step(B, cw, cb, K, V, G1, single11, 1 if rho > 0 else -1)
+        return _general_step(B, cw, cb, K, V, G1, single11)
+    with np.errstate(all="ignore"):
+        rho = np.asarray(K12.v / np.sqrt(K11.v * K22.v), float)
+    snap = (1 - np.abs(rho)) <= SNAP_F64
+    if not np.any(snap):
+        return _general_step(B, cw, cb, K, V, G1, single11)
+    sign = np.where(rho >= 0, 1.0, -1.0)
+    degenerate = _degenerate_step(B, cw, cb, K, V, G1, single11, sign)
+    if np.all(snap):
+        general = degenerate
+    else:
+        safe = _D(np.where(snap, 0.0, K12.v), K12.e)        # keep the weights finite where not used
+        general = _general_step(B, cw, cb, (K11, K22, safe), V, G1, single11)
+    slack = np.sqrt(np.clip(1 - np.abs(rho), 0, None))       # the snapped pairs: c within SNAP_F64 of +-1
+
+    def pick(d, g):
+        return _D(np.where(snap, d.v, g.v), np.where(snap, d.e + slack * np.abs(d.v), g.e))
+
+    Kd, Vd, Gd = degenerate
+    Kg, Vg, Gg = general
+    return ([pick(a, b) for a, b in zip(Kd, Kg)], [[pick(a, b) for a, b in zip(ra, rb)] for ra, rb in zip(Vd, Vg)],
+            [pick(a, b) for a, b in zip(Gd, Gg)])
+
+
+def _degenerate_step(B, cw, cb, K, V, G1, single11, sign):
+    """The pair step at ``K_12 = s K_11`` (``u2 = s u1``, ``s = +-1``): V and G1 of the degenerate form.
+
+    Then ``Ghat_12 = s Ghat_11`` for every network, ``V_ab = s_a s_b V_11`` and ``G1_12 = s G1_11``
+    (``s_a = 1, 1, s``), and every sum over the pair index becomes a derivative along the line
+    ``K = t (1, 1, s)``: of ``<phi(u) phi(s u)>``, one-input Hermite forms in ``t = K_11``.
+    """
+    K11, _, _ = K
+    Kn11, Vn11, G1n11, chi, (s2, s4, d4) = single11
+    t, V11, G11 = K11, V[0][0], G1[0]
+    single = B.single(K11)                  # <phi^2>, <phi^2 x^2>, <phi^2 x^4>, <phi^4>
+    plus = [single[0], single[1], single[2], single[3], single[3], single[3]]
+    if isinstance(sign, np.ndarray):
+        moments = plus
+        if np.any(sign < 0):
+            minus = B.mirror(K11)
+            moments = [_D(np.where(sign > 0, p.v, m.v), np.where(sign > 0, p.e, m.e)) for p, m in zip(plus, minus)]
+    else:
+        moments = plus if sign > 0 else B.mirror(K11)
+    m12, m12x2, m12x4, s31, s22, s13 = moments
+    dm = (m12x2 - t * m12) / (2 * t * t)
+    d2m = (m12x4 - 6 * t * m12x2 + 3 * t * t * m12) / (4 * (t * t) * (t * t))
+    laws = B.laws(["cov_map"], {"q11": K11, "q12": _D(sign * K11.v, K11.e), "q22": K11})
+    own = cb + cw * m12
+    Kn12 = _D(laws["cov_map"].v, laws["cov_map"].e + abs(laws["cov_map"].v - own.v) + own.e)
+    a12 = cw * dm
+    V1122 = cw * cw * (s22 - s2 * s2) + chi * chi * V11
+    V1212 = cw * cw * (s22 - m12 * m12) + a12 * a12 * V11
+    V1112 = cw * cw * (s31 - s2 * m12) + chi * a12 * V11
+    V2212 = cw * cw * (s13 - s2 * m12) + chi * a12 * V11
+    Vn = [[Vn11, V1122, V1112], [V1122, Vn11, V2212], [V1112, V2212, V1212]]
+    G1n12 = a12 * G11 + cw / 2 * V11 * d2m
+    return [Kn11, Kn11, Kn12], Vn, [G1n11, G1n11, G1n12]
+
+
+def _general_step(B, cw, cb, K, V, G1, single11):
+    """The pair step at a non-degenerate kernel (Hermite weights of ``Sigma^-1``)."""
     K11, K22, K12 = K
     Kn11, _, _, chi, (s2, s4, d4) = single11
     M = B.pair(K11, K12, K22)
