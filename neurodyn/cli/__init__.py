@@ -36,8 +36,8 @@ from .options import HANDLED, PROG, Parser, UsageError, error_message
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: The command modules, in the order ``neurodyn --help`` lists them.
-COMMANDS = ("listing", "derive", "fixed_point", "q_map", "c_map", "critical", "phase_diagram", "iterate", "validate",
-            "geometry", "latex", "document", "gallery", "cache")
+COMMANDS = ("listing", "derive", "fixed_point", "q_map", "c_map", "critical", "phase_diagram", "iterate",
+            "geometry", "finite_width", "validate", "latex", "document", "gallery", "cache")
 
 
 def _version() -> str:
