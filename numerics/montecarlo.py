@@ -866,6 +866,13 @@ class Validation:
         return {"rows": [{k: _json_number(r[k]) for k in keys} for r in self.rows],
                 "fits": [{k: _json_number(f[k]) for k in fit_keys} for f in self.fits]}
 
+    @staticmethod
+    def _z_1n(row):
+        """``(mean - theory_1n) / stderr``, None without a 1/n prediction or a standard error."""
+        if row["theory_1n"] is None or not row["stderr"] > 0:
+            return None
+        return (row["mean"] - row["theory_1n"]) / row["stderr"]
+
     def largest_z(self):
         """The row with the largest ``|z|`` (None when no row has a z-score)."""
         scored = [r for r in self.rows if r["z"] is not None]
@@ -876,12 +883,14 @@ class Validation:
         lines = [f"{s['activation']} at sigma_w2 = {s['sigma_w2']}, sigma_b2 = {s['sigma_b2']}: {s['networks']} "
                  f"networks per width, depth {s['depth']} (layer 1 = the input layer: q = {s['q0']}, c = {s['c0']}), "
                  f"seed {s['seed']}",
-                 "quantity  l  width        theory          mean +- stderr         z     theory_1n"]
+                 "quantity  l  width        theory          mean +- stderr         z     theory_1n    z_1n"]
         for r in self.rows:
             z = "" if r["z"] is None else f"{r['z']:+.2f}"
             t1 = "" if r["theory_1n"] is None else f"{r['theory_1n']:.6g}"
+            z1 = self._z_1n(r)
+            z1 = "" if z1 is None else f"{z1:+.2f}"
             lines.append(f"{r['quantity']:<8} {r['l']:>2} {r['width']:>6}  {r['theory']:>12.6g}  {r['mean']:>12.6g} +- "
-                         f"{r['stderr']:<9.2g} {z:>6}  {t1:>12}")
+                         f"{r['stderr']:<9.2g} {z:>6}  {t1:>12}  {z1:>6}")
         lines.append("")
         lines.append("n (mean - theory) fitted to coef_1n across widths (weighted least squares) against the 1/n theory")
         lines.append("quantity  l      coef_1n +- error     predicted")
@@ -890,8 +899,13 @@ class Validation:
             lines.append(f"{f['quantity']:<8} {f['l']:>2}  {f['coef_1n']:>11.4g} +- {f['coef_1n_err']:<8.2g} {p:>10}")
         worst = self.largest_z()
         if worst is not None:
-            lines.append(f"largest |z| = {abs(worst['z']):.2f} ({worst['quantity']}, layer {worst['l']}, "
-                         f"width {worst['width']})")
+            lines.append(f"largest |z| against infinite width = {abs(worst['z']):.2f} ({worst['quantity']}, layer "
+                         f"{worst['l']}, width {worst['width']})")
+        scored = [(abs(self._z_1n(r)), r) for r in self.rows if self._z_1n(r) is not None]
+        if scored:
+            z1, r = max(scored, key=lambda t: t[0])
+            lines.append(f"largest |z_1n| against the 1/n theory = {z1:.2f} ({r['quantity']}, layer {r['l']}, "
+                         f"width {r['width']})")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 

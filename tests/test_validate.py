@@ -269,7 +269,7 @@ def test_cli_json_shape():
 def test_cli_text_output():
     code, text = run_cli(["validate", "erf", "--sigma-w2", "2", "--sigma-b2", "0.05", "--widths", "10,30",
                           "--depth", "2", "--networks", "30", "--seed", "3"])
-    assert code == 0 and "coef_1n" in text and "largest |z|" in text
+    assert code == 0 and "coef_1n" in text and "largest |z| against infinite width" in text and "z_1n" in text
 
 
 @pytest.mark.parametrize("extra, match", [
