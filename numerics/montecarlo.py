@@ -923,8 +923,18 @@ def one_over_n_predictions(f, sigma_w2, sigma_b2, *, q0, c0, depth) -> dict:
     ``q``: ``G1^(l)`` (docs/finite_width.md §3.1-3.2: ``E[Ghat] = K + G1/n``); ``c``: the
     correlation bias of §3.3 (``n (E[c_hat] - c)``, ``c_hat`` the per-network correlation
     of ``Ghat``). Both from :func:`neurodyn.numerics.finite_width.finite_width`, whose layer 1 is
-    the input layer as here. An empty dict when that module is not available: the
-    predictions are then null. Other quantities have no 1/n theory here.
+    the input layer as here. ``chi_1`` (the layer's ``C_W mean_i phi'(z_i)^2``, whose
+    expectation given ``Ghat`` is ``chi_1(Ghat)``): by §3.3's general statement
+    ``E[F] = <F>_{K + G1/n} + V/(2n) d^2<F>/dK^2``, the coefficient
+    ``chi_1'(K) G1 + chi_1''(K) V / 2`` (derivatives of the compiled law). An empty dict
+    when :mod:`~neurodyn.numerics.finite_width` is not available: the predictions are then
+    null. The other quantities have no 1/n theory here.
+
+    >>> from neurodyn.theory import catalog, derive
+    >>> from neurodyn.numerics.compile import compile_laws
+    >>> p = one_over_n_predictions(compile_laws(derive(catalog.get("relu"))), 2.0, 0.0, q0=1.0, c0=None, depth=3)
+    >>> [round(p[("q", l)], 12) + 0.0 for l in (1, 2, 3)], [round(p[("chi_1", l)], 9) + 0.0 for l in (1, 2, 3)]
+    ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
     """
     try:
         from .finite_width import finite_width
@@ -943,7 +953,24 @@ def one_over_n_predictions(f, sigma_w2, sigma_b2, *, q0, c0, depth) -> dict:
         bias = _field(layer, "c_bias")
         if bias is not None:
             out[("c", l)] = _number(bias)
+        K, V = _field(layer, "K"), _field(layer, "V")
+        if g1 is not None and K is not None and V is not None and "chi_1" in f.names():
+            slope, curve = _chi_1_derivatives(f, sigma_w2, sigma_b2, float(np.ravel(_number(K))[0]))
+            out[("chi_1", l)] = slope * out[("q", l)] + 0.5 * curve * float(np.ravel(_number(V))[0])
     return out
+
+
+def _chi_1_derivatives(f, sigma_w2, sigma_b2, K):
+    """``chi_1'(K)`` and ``chi_1''(K)`` of the compiled law, by five-point central differences
+    (step ``K/100``: truncation ``O(1e-8)`` relative, far below any Monte Carlo error)."""
+    h = K / 100
+    q = K + h * np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    with np.errstate(all="ignore"):
+        v = np.asarray(f.evaluate_at(["chi_1"], {"sigma_w2": float(sigma_w2), "sigma_b2": float(sigma_b2),
+                                                 "q": q})["chi_1"], float)
+    first = (v[0] - 8 * v[1] + 8 * v[3] - v[4]) / (12 * h)
+    second = (-v[0] + 16 * v[1] - 30 * v[2] + 16 * v[3] - v[4]) / (12 * h * h)
+    return float(first), float(second)
 
 
 def _field(obj, name):

@@ -314,3 +314,33 @@ def test_weighted_fit_recovers_a_known_coefficient():
             n = row["width"]
             exact = 2 * math.pi * math.sqrt(2 / n) * math.exp(math.lgamma((n + 1) / 2) - math.lgamma(n / 2))
             assert abs(row["mean"] - exact) < 4 * row["stderr"]
+
+
+# -- the 1/n theory (numerics.finite_width, an independent module) against the measurements ------
+def test_chi_1_offset_follows_the_one_over_n_theory():
+    """n(E[chi_hat] - chi_1(K)) = chi_1'(K) G1 + chi_1''(K) V/2 (§3.3's general statement), tanh (2.25, 0.09)."""
+    from neurodyn.numerics.montecarlo import one_over_n_predictions
+    f = compiled("tanh")
+    pred = one_over_n_predictions(f, 2.25, 0.09, q0=1.0, c0=None, depth=6)
+    th = theory(f, 2.25, 0.09, 1.0, 6)["chi_1"]
+    run = kernel_chain(catalog.get("tanh"), 2.25, 0.09, q0=1.0, depth=6, width=50, networks=100000, seed=13)
+    m = run.measured["chi_1"]
+    for l in range(1, 7):
+        got, se = 50 * (m.mean[l - 1] - th[l - 1]), 50 * m.stderr[l - 1]
+        assert abs(got - pred[("chi_1", l)]) < 4 * se, (l, got, se, pred[("chi_1", l)])
+    assert pred[("chi_1", 1)] == 0 and pred[("chi_1", 4)] > 0.15        # a real, resolved offset
+
+
+@pytest.mark.slow
+def test_validate_fits_match_the_one_over_n_theory():
+    """The issue's claim: the fitted 1/n coefficients of q, c and chi_1 agree with the 1/n theory (tanh, chaotic)."""
+    res = validate_networks(compiled("tanh"), 6.25, 0.09, widths=[50, 100, 200], depth=8, networks=20000,
+                            q0=1.0, c0=0.9, seed=21, quantities=("q", "c", "chi_1"))
+    checked = 0
+    for fit in res.fits:
+        if fit["predicted"] is not None and fit["l"] >= 2:
+            assert abs(fit["coef_1n"] - fit["predicted"]) < 4 * fit["coef_1n_err"], fit
+            checked += 1
+    assert checked == 3 * 7
+    c8 = next(x for x in res.fits if x["quantity"] == "c" and x["l"] == 8)
+    assert c8["coef_1n"] > 5 * c8["coef_1n_err"]                           # the chaotic-phase bias is resolved
