@@ -67,9 +67,8 @@ def chain_case(act, n, depth, networks, k_pair_curve):
 
 def jets_case(act, n, depth, networks):
     rng = np.random.default_rng(0)
-    k = 5                              # h, J, H, h2 (+ one spare column as in the sampler's layer input)
     W = rng.standard_normal((n, n))
-    X = rng.standard_normal((n, 4))
+    X = rng.standard_normal((n, 4))    # the sampler's columns at dim 1: h, J, H, h2
 
     def sim():
         simulate_jets(act, SW2, SB2, q0=1.0, layers=depth, width=n, networks=networks, seed=1, method="weights")
@@ -79,7 +78,7 @@ def jets_case(act, n, depth, networks):
         for _ in range(networks * depth):
             np.matmul(W, X, out=out)
 
-    return k, sim, plain
+    return sim, plain
 
 
 def main():
@@ -105,7 +104,7 @@ def main():
                   f"({rate:.3g} neuron-layers/s); vs direct matmul {100 * d / s:6.0f}%, "
                   f"vs own matmuls {100 * o / s:4.0f}%")
     for n, depth, networks in ((200, 6, 40), (800, 6, 10)):
-        k, sim, plain = jets_case(act, n, depth, networks)
+        sim, plain = jets_case(act, n, depth, networks)
         ts, tp = [], []
         for _ in range(args.repeat):
             ts.append(timed(sim))
