@@ -344,3 +344,16 @@ def test_validate_fits_match_the_one_over_n_theory():
     assert checked == 3 * 7
     c8 = next(x for x in res.fits if x["quantity"] == "c" and x["l"] == 8)
     assert c8["coef_1n"] > 5 * c8["coef_1n_err"]                           # the chaotic-phase bias is resolved
+
+
+def test_kernel_fluctuations_follow_the_four_point_vertex():
+    """§3.1/§6.1: n Var(Ghat^(l)) = V^(l) (tanh sigma_w = 1.5, sigma_b = 0.3, K^(1) = 1, n = 50; V -> 0.5919),
+    V from numerics.finite_width; exact at l = 2 (V^(2) = C_W^2 Var(phi^2)), O(l/n^2) beyond."""
+    from neurodyn.numerics.finite_width import finite_width
+    V = np.array([float(r.V.value) for r in finite_width(compiled("tanh"), 2.25, 0.09, depth=11, q0=1.0).layers])
+    assert V[10] == pytest.approx(0.5919, abs=1e-4)
+    run = kernel_chain(catalog.get("tanh"), 2.25, 0.09, q0=1.0, depth=11, width=50, networks=40000, seed=14)
+    m = run.measured["nvar_q"]
+    assert m.mean[0] == 0
+    z = (m.mean[1:] - V[1:]) / m.stderr[1:]
+    assert np.all(np.abs(z) < 4), z
