@@ -1020,7 +1020,8 @@ def validate_networks(f, sigma_w2, sigma_b2=0.0, *, widths, depth: int, networks
     ``theory_1n = theory + predicted/width`` where :func:`one_over_n_predictions` has a value.
     Fits: per quantity and layer, ``mean - theory = coef_1n / n`` over the widths by weighted
     least squares (weights ``1/stderr^2``), beside ``predicted``; layers whose measurement is
-    exact (standard error 0: layer 1 of ``q``, ``c``, ``metric``) have no fit. With
+    exact (standard error 0, or at the rounding level: layer 1 of ``q``, ``c``, ``metric``; ``c``
+    for ``c0 = 1``) have no fit. With
     ``bootstrap=B`` the standard errors are bootstrap ones (``B`` resamples of the networks).
     """
     from .iterate import iterate
@@ -1091,6 +1092,8 @@ def validate_networks(f, sigma_w2, sigma_b2=0.0, *, widths, depth: int, networks
                 m = runs[w].measured[name]
                 spread = m.stderr if m.bootstrap is None else m.bootstrap
                 mean, se = float(m.mean[l - 1]), float(spread[l - 1])
+                if se <= 1e-13 * max(abs(mean), 1.0):     # rounding only (c0 = +-1 keeps c = +-1): exact
+                    se = 0.0
                 z = (mean - th) / se if se > 0 and math.isfinite(th) else None
                 rows.append(dict(l=l, width=w, quantity=name, theory=th, mean=mean, stderr=se, z=z,
                                  theory_1n=None if pred is None else th + pred / w))

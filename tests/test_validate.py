@@ -357,3 +357,11 @@ def test_kernel_fluctuations_follow_the_four_point_vertex():
     assert m.mean[0] == 0
     z = (m.mean[1:] - V[1:]) / m.stderr[1:]
     assert np.all(np.abs(z) < 4), z
+
+
+def test_identical_inputs_stay_identical():
+    """c0 = 1: both points are one point at every layer, c = 1 exactly: no z-score, no fit (not rounding noise)."""
+    res = validate_networks(compiled("tanh"), 6.25, 0.09, widths=[10, 20], depth=4, networks=100, c0=1.0, seed=1,
+                            quantities=("c",))
+    assert all(r["mean"] == pytest.approx(1.0, abs=1e-14) and r["z"] is None for r in res.rows)
+    assert res.fits == []
