@@ -1,0 +1,583 @@
+r"""The image of a great circle through finite random networks, against Gaussian-process ensembles.
+
+The measurement proposed in docs/finite_width.md §5.3 for the paradox of
+Amari-Karakida-Oizumi (docs/theory.md §6): does a deep chaotic network map a
+curve to "a discrete set of equally spaced points" (the mean-field limit) or to
+"a continuous curve of fractal nature"? Three ensembles of ``n`` functions of the
+angle, on the same arc, same width ``n``, depth ``L`` and variances:
+
+* ``network``: sampler C of docs/finite_width.md §4.2 -- ``P`` points of an arc of
+  a great circle of per-neuron squared radius ``q*`` (the circle scaled to the
+  fixed point, as in §4.4), pushed through the **same** random network of width
+  ``n`` (fresh ``W_ij ~ N(0, sigma_w2/n)``, ``b_i ~ N(0, sigma_b2)`` at every layer;
+  state 0 is the input circle, as in :mod:`neurodyn.numerics.montecarlo`);
+* ``gp_mean_field``: ``n`` i.i.d. Gaussian-process paths with the mean-field
+  kernel ``q* c^L(theta - theta')`` -- the covariance map iterated per angle
+  difference (the kernel is stationary along a great circle);
+* ``gp_corrected``: the same with the ``1/n``-corrected kernel ``K + G1/n``
+  (docs/finite_width.md §3.3; ``G1`` from :func:`kernel_correction`).
+
+By docs/finite_width.md §1 the network's layer-L image is exactly ``n`` i.i.d. GP
+paths with a *random* kernel: every difference between ``network`` and
+``gp_mean_field`` is a finite-width effect, and between ``network`` and
+``gp_corrected`` an effect beyond ``1/n``.
+
+Estimators, one value per network (or GP sample), error bars over networks
+(standard errors ``sd / sqrt(M)``; a bootstrap for the spread):
+
+* ``autocorr``: the correlation along the curve at angular lag ``k delta``, by layer
+  (ratio of means over the points of one network, §4.2);
+* ``crossover``: the angle at which ``1 - c`` reaches half of ``1 - c*`` (the
+  half-decorrelation angle; §5.3 predicts it moves like ``chi_1^(-l/2)``), by layer,
+  and the slope of its log against the layer (theory ``-ln(chi_1)/2``);
+* ``C(r)``: the correlation integral of the layer-L point set (per-neuron distance
+  ``r``, pairs ``i < j``) and its local slope ``D(r) = d ln C / d ln r``;
+* ``log_stretch``: ``ln s`` with ``s = |x_{i+1} - x_i|^2 / (n delta^2)`` at layer L (the local
+  squared stretching, for ``delta`` well below the crossover); its spread over
+  angles and networks against ``sqrt(nu_eff L / n)`` (§3.7).
+
+>>> from neurodyn.theory.catalog import get
+>>> study = curve_study(get("tanh"), "6.25", "0.09", widths=[20], depth=3, points=64, networks=2, seed=0)
+>>> sorted(study.ensembles[20])
+['gp_corrected', 'gp_mean_field', 'network']
+>>> round(float(study.theory.c_layers[0, 1]), 12) == round(math.cos(study.theory.delta), 12)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurodyn.theory.errors import NotDefinedError
+
+from .compile import CompiledLaws, check_variances, compile_laws
+from .fixedpoint import fixed_point
+from .montecarlo import MEMORY_LIMIT, activation_callables
+from .quadrature import IntegrandBundle, expect_np
+from .results import ParameterError
+
+__all__ = ["MeanField", "EnsembleStats", "CurveStudy", "ENSEMBLES", "mean_field", "nu_eff", "kernel_correction",
+           "simulate_curve", "sample_gp", "curve_study", "curve_memory_estimate", "correlation_slope",
+           "DEFAULT_ARC_UNITS", "DEFAULT_POINTS", "DEFAULT_NETWORKS"]
+
+#: The three ensembles, in the order they are reported.
+ENSEMBLES = ("network", "gp_mean_field", "gp_corrected")
+#: Default arc, in units of theta_L = chi_1^(-L/2) (docs/finite_width.md §5.3 item 3 proposes [0, 10 theta_L]).
+DEFAULT_ARC_UNITS = 16.0
+DEFAULT_POINTS = 1024
+DEFAULT_NETWORKS = 12
+#: Points of the distance grid of C(r) and lags of the autocorrelation.
+R_GRID = 64
+N_LAGS = 48
+#: Bootstrap resamples (of networks) for the spread of the log stretching.
+BOOTSTRAP = 400
+
+
+# ----------------------------------------------------------------------------------------
+# mean field on the arc
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MeanField:
+    """The infinite-width side of the study, on an arc of ``points`` equally spaced angles.
+
+    ``c_layers[l, k]`` is the mean-field correlation ``c^l`` of two points ``k delta``
+    apart (``l = 0..depth``; ``c^0 = cos(k delta)``); the kernel at layer ``l`` is
+    ``q_star c_layers[l]`` (the circle sits at the fixed point ``q*``).
+    """
+
+    activation: str
+    sigma_w2: float
+    sigma_b2: float
+    depth: int
+    points: int
+    arc: float
+    q_star: float
+    chi_1: float
+    chi_par: float
+    c_star: float
+    nu_eff: float
+    c_layers: np.ndarray = field(repr=False)
+    lags: np.ndarray = field(repr=False)          # lag indices k of the autocorrelation estimators
+    r_grid: np.ndarray = field(repr=False)        # per-neuron distances of C(r)
+    notes: tuple = ()
+
+    @property
+    def delta(self) -> float:
+        """The angular spacing of neighbouring points."""
+        return self.arc / (self.points - 1)
+
+    @property
+    def theta_L(self) -> float:
+        """``chi_1^(-L/2)``: the angular scale below which the mean-field image is smooth (§5.3 item 1)."""
+        return self.chi_1 ** (-self.depth / 2)
+
+    def kernel(self, layer: int | None = None) -> np.ndarray:
+        """Autocovariance ``q* c^l(k delta)``, ``k = 0..points-1`` (default: the last layer)."""
+        return self.q_star * self.c_layers[self.depth if layer is None else layer]
+
+    def crossover(self) -> np.ndarray:
+        """The mean-field half-decorrelation angle per layer, on the estimators' lag grid (nan: not on the arc)."""
+        return _crossover(self.c_layers[:, self.lags], self.lags * self.delta, self.c_star)
+
+    def log_stretch(self) -> float:
+        """Mean-field ``ln s`` at the grid spacing: ``ln(2 q* (1 - c^L(delta)) / delta^2)``."""
+        return math.log(2 * self.q_star * (1 - self.c_layers[-1, 1]) / self.delta**2)
+
+    def correlation_integral(self) -> np.ndarray:
+        """``C(r)`` on :attr:`r_grid` of the infinite-width point set (distances concentrate at ``d(k)``)."""
+        d = np.sqrt(np.maximum(2 * self.q_star * (1 - self.c_layers[-1, 1:]), 0))
+        weight = self.points - np.arange(1, self.points)
+        pairs = self.points * (self.points - 1) / 2
+        order = np.argsort(d)
+        cum = np.concatenate([[0.0], np.cumsum(weight[order])])
+        return cum[np.searchsorted(d[order], self.r_grid, side="left")] / pairs
+
+
+def nu_eff(f: CompiledLaws, sigma_w2, sigma_b2, q: float) -> float:
+    r"""The log-variance rate of the squared speed at the fixed point ``q`` (docs/finite_width.md §3.7 item 2).
+
+    ``nu_eff = S22 + 2 beta S12/(1 - chi_par) + beta^2 S11/(1 - chi_par)^2`` with the
+    Gaussian expectations at ``q`` by quadrature and ``beta = d ln chi_1/dq`` from
+    the ``chi_1`` law (central difference); ``Var[ln g^L] ~ nu_eff L / n``.
+
+    >>> from neurodyn.theory import derive, catalog
+    >>> round(nu_eff(compile_laws(derive(catalog.get("tanh"))), 6.25, 0.09, 4.0791238), 2)
+    8.22
+    """
+    act = f.activation
+    phi, d1 = act.piecewise, act.derivative(1)
+    bundle = IntegrandBundle([phi**2, phi**4, d1**2, d1**4, phi**2 * d1**2])
+    (p2, p4, s2, s4, ps), _ = expect_np(bundle, np.array([float(q)]))
+    p2, p4, s2, s4, ps = (float(v[0]) for v in (p2, p4, s2, s4, ps))
+    sw2, sb2 = float(sigma_w2), float(sigma_b2)
+    s22 = 3 * s4 / s2**2 - 1
+    h = 1e-4 * q
+    chi = [float(np.asarray(f.evaluate(["chi_1"], qq, sw2, sb2)["chi_1"])) for qq in (q - h, q, q + h)]
+    beta = (math.log(chi[2]) - math.log(chi[0])) / (2 * h)
+    if abs(beta) < 1e-12:        # chi_1 free of q (positively homogeneous activations): the speed walks alone
+        return s22
+    chi_par = float(np.asarray(f.evaluate(["chi_par"], q, sw2, sb2)["chi_par"]))
+    s11 = sw2**2 * (p4 - p2**2)
+    s12 = sw2 * (ps - p2 * s2) / s2
+    return s22 + 2 * beta * s12 / (1 - chi_par) + beta**2 * s11 / (1 - chi_par) ** 2
+
+
+def _lag_grid(points: int) -> np.ndarray:
+    return np.unique(np.round(np.geomspace(1, points - 1, N_LAGS)).astype(int))
+
+
+def mean_field(f: CompiledLaws, sigma_w2, sigma_b2, *, depth: int, points: int, arc: float | None = None) -> MeanField:
+    """The mean-field kernel on the arc: ``q*``, ``chi_1``, ``c*`` and ``c^l(k delta)`` for every lag and layer.
+
+    Refuses (ParameterError) an ordered or critical point (``chi_1 <= 1``: the
+    image of the curve does not decorrelate, there is no paradox to measure) and
+    activations without a finite stable ``q*``.
+    """
+    check_variances(sigma_w2, sigma_b2)
+    act = f.activation
+    notes = []
+    if not act.is_continuous(1):
+        why = (f"{act.name} is kinked: phi'' has a Dirac delta, so chi_2 and the curvature of the image are "
+               f"infinite (docs/theory.md §5.3); the image of the curve is piecewise linear at fine scales "
+               f"(docs/finite_width.md §5.1)")
+        notes.append(why)
+    fp = fixed_point(f, sigma_w2, sigma_b2, dps=15, two_input=True)
+    chi_1 = float(fp.chi_1.value) if fp.chi_1 is not None else float("nan")
+    if not fp.stable or not chi_1 > 1 or fp.c_star is None:
+        extra = f" ({notes[0]})" if notes else ""
+        raise ParameterError(
+            f"the curve study needs the chaotic phase with a stable q* (chi_1 > 1); {act.name} at "
+            f"sigma_w2={sigma_w2}, sigma_b2={sigma_b2} has chi_1 = {fp.chi_1}, phase {fp.phase or 'undefined'}: "
+            f"the image of a curve does not decorrelate{extra}")
+    q_star, c_star = float(fp.value), float(fp.c_star.value)
+    theta_L = chi_1 ** (-depth / 2)
+    arc = min(2 * math.pi, DEFAULT_ARC_UNITS * theta_L) if arc is None else float(arc)
+    if not (math.isfinite(arc) and 0 < arc <= 2 * math.pi):
+        raise ParameterError(f"arc must be an angle in (0, 2 pi], got {arc!r}")
+    delta = arc / (points - 1)
+    c = np.cos(np.arange(points) * delta)
+    layers = [c]
+    sw2, sb2 = float(sigma_w2), float(sigma_b2)
+    for _ in range(depth):      # the covariance map at q* (the circle stays at q*), one lag per entry
+        with np.errstate(all="ignore"):
+            c = np.asarray(f.evaluate_at(["c_map"], {"c": c, "q_star": q_star, "sigma_w2": sw2,
+                                                     "sigma_b2": sb2})["c_map"], float)
+        c = np.minimum(c, 1.0)
+        c[0] = 1.0
+        layers.append(c)
+    c_layers = np.array(layers)
+    if not np.all(np.isfinite(c_layers)):
+        raise NotDefinedError(f"the correlation map of {act.name} is not finite on the arc")
+    d1 = math.sqrt(max(2 * q_star * (1 - c_layers[-1, 1]), 1e-300))
+    dmax = math.sqrt(2 * q_star * max(1 - c_layers[-1].min(), 1e-300))
+    r_grid = np.geomspace(d1, dmax * 2, R_GRID)
+    if delta > theta_L / 4:
+        notes.append(f"the grid spacing delta = {delta:.3g} is not well below theta_L = chi_1^(-L/2) = "
+                     f"{theta_L:.3g}: the finite differences do not resolve the smooth scale (use more points "
+                     "or a shorter arc)")
+    return MeanField(act.name, sw2, sb2, int(depth), int(points), arc, q_star, chi_1, float(fp.slope.value),
+                     c_star, nu_eff(f, sw2, sb2, q_star), c_layers, _lag_grid(points), r_grid, tuple(notes))
+
+
+def kernel_correction(f: CompiledLaws, mf: MeanField) -> np.ndarray:
+    """``G1`` of the last layer on the arc: ``(points,)`` array, entry ``k`` for two points ``k delta`` apart.
+
+    The 1/n-corrected autocovariance of width ``n`` is ``mf.kernel() + G1 / n``
+    (docs/finite_width.md §3.3: ``E[G_hat] = K + G1/n``). Computed by the pair-index
+    recursions of ``neurodyn.numerics.finite_width.pair_corrections``; raises
+    :class:`NotDefinedError` when that module is not available.
+    """
+    try:
+        from .finite_width import pair_corrections
+    except ImportError:
+        raise NotDefinedError("the 1/n-corrected kernel needs neurodyn.numerics.finite_width.pair_corrections "
+                              "(the pair-index G1 recursions), which this installation lacks") from None
+    c0 = mf.c_layers[0]
+    out = pair_corrections(f, mf.sigma_w2, mf.sigma_b2, depth=mf.depth, q0=mf.q_star, c0=c0)
+    return _g1_of_last_layer(out, mf.points)
+
+
+def _g1_of_last_layer(out, points) -> np.ndarray:
+    last = out[-1] if isinstance(out, (list, tuple)) else out
+    g1 = last["G1"] if isinstance(last, dict) else last.G1
+    g1 = np.asarray(g1, float)           # (..., 3): the pair entries 11, 22, 12
+    g12 = np.broadcast_to(g1[..., 2], (points,)).astype(float)
+    g12[0] = np.broadcast_to(g1[..., 0], (points,))[0]       # lag 0: the diagonal entry
+    return g12
+
+
+# ----------------------------------------------------------------------------------------
+# estimators, one set per network (or GP sample)
+# ----------------------------------------------------------------------------------------
+@dataclass
+class EnsembleStats:
+    """Per-network statistics of one ensemble at one width (first axis: the networks)."""
+
+    ensemble: str
+    width: int
+    autocorr: np.ndarray        # (M, layers, lags): layers 0..L for the network, the last layer for a GP
+    q: np.ndarray               # (M, layers): mean over points of |h|^2/n
+    C: np.ndarray               # (M, R): correlation integral at the last layer
+    log_stretch: np.ndarray     # (M, P-1): ln |x_{i+1} - x_i|^2/(n delta^2)
+    notes: list = field(default_factory=list)
+
+    @property
+    def networks(self) -> int:
+        return self.q.shape[0]
+
+
+def _autocorr(X, lags):
+    """Ratio-of-means correlation of the columns of ``X`` (n, P) at each lag."""
+    sq = np.einsum("np,np->p", X, X)
+    out = np.empty(len(lags))
+    for j, k in enumerate(lags):
+        dot = np.einsum("np,np->", X[:, :-k], X[:, k:])
+        out[j] = dot / math.sqrt(sq[:-k].sum() * sq[k:].sum())
+    return out
+
+
+def _final(X, mf):
+    """C(r) and the log stretching of the last layer's point set ``X`` (n, P)."""
+    n, P = X.shape
+    gram = X.T @ X
+    sq = np.diag(gram).copy()
+    iu = np.triu_indices(P, 1)
+    d2 = (sq[:, None] + sq[None, :] - 2 * gram)[iu] / n
+    d = np.sort(np.sqrt(np.maximum(d2, 0)))
+    C = np.searchsorted(d, mf.r_grid, side="left") / d.size
+    diff = np.diff(X, axis=1)
+    s = np.einsum("np,np->p", diff, diff) / (n * mf.delta**2)
+    with np.errstate(divide="ignore"):
+        return C, np.log(s)
+
+
+def correlation_slope(r, C) -> tuple[np.ndarray, np.ndarray]:
+    """``(r_mid, D)``: the local slope ``d ln C / d ln r`` between neighbouring grid points (nan where C = 0).
+
+    >>> r = np.geomspace(0.01, 1, 5)
+    >>> correlation_slope(r, r**1.5)[1].round(12)
+    array([1.5, 1.5, 1.5, 1.5])
+    """
+    r, C = np.asarray(r, float), np.asarray(C, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lc = np.where(C > 0, np.log(C), np.nan)
+        D = np.diff(lc, axis=-1) / np.diff(np.log(r))
+    return np.sqrt(r[1:] * r[:-1]), D
+
+
+def _crossover(c, angles, c_star):
+    """Half-decorrelation angle: where ``1 - c`` first reaches ``(1 - c*)/2``, interpolated in ``ln angle``.
+
+    ``c`` is ``(..., lags)``; nan where it is reached at the first lag or not on the arc.
+    """
+    target = (1 - c_star) / 2
+    u = 1 - np.asarray(c, float)
+    above = u >= target
+    first = np.argmax(above, axis=-1)
+    found = above.any(axis=-1) & (first > 0)
+    j = np.clip(first, 1, None)
+    lo = np.take_along_axis(u, (j - 1)[..., None], -1)[..., 0]
+    hi = np.take_along_axis(u, j[..., None], -1)[..., 0]
+    la, lb = np.log(angles[j - 1]), np.log(angles[j])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t = (target - lo) / (hi - lo)
+        return np.where(found, np.exp(la + t * (lb - la)), np.nan)
+
+
+# ----------------------------------------------------------------------------------------
+# the samplers
+# ----------------------------------------------------------------------------------------
+def curve_memory_estimate(width: int, points: int) -> int:
+    """Bytes of the largest working arrays of one width (an estimate, within a small factor).
+
+    A weight matrix and a few ``n x P`` layers, and the ``P x P`` Gram matrix,
+    pair distances and the GP square root.
+
+    >>> curve_memory_estimate(1600, 1024) // 2**20
+    178
+    """
+    n, P = int(width), int(points)
+    return 8 * (n * n + 6 * n * P + 6 * P * P)
+
+
+def _check_memory(width, points, memory_limit):
+    need = curve_memory_estimate(width, points)
+    if need > memory_limit:
+        raise ParameterError(
+            f"this run needs about {need / 1024**2:.0f} MiB (width {width}, {points} points), above the limit of "
+            f"{memory_limit / 1024**2:.0f} MiB; use a smaller width or fewer points, or raise memory_limit")
+
+
+def simulate_curve(activation, mf: MeanField, *, width: int, networks: int, seed=0) -> EnsembleStats:
+    """Sampler C: the arc pushed through ``networks`` random networks of width ``width`` and depth ``mf.depth``.
+
+    Each network uses its own child stream of ``seed`` (an int or a Generator),
+    so network ``i`` does not depend on how many are run.
+    """
+    phi, _, _ = activation_callables(activation, curvature=False)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    n, P, L = int(width), mf.points, mf.depth
+    theta = np.arange(P) * mf.delta
+    sw, sb = math.sqrt(mf.sigma_w2 / n), math.sqrt(mf.sigma_b2)
+    auto = np.empty((networks, L + 1, len(mf.lags)))
+    q = np.empty((networks, L + 1))
+    C = np.empty((networks, len(mf.r_grid)))
+    stretch = np.empty((networks, P - 1))
+    for i, stream in enumerate(rng.spawn(networks)):
+        frame, _ = np.linalg.qr(stream.standard_normal((n, 2)))       # Haar orthonormal pair
+        h = math.sqrt(n * mf.q_star) * (np.outer(frame[:, 0], np.cos(theta)) + np.outer(frame[:, 1], np.sin(theta)))
+        for l in range(L + 1):
+            auto[i, l] = _autocorr(h, mf.lags)
+            q[i, l] = np.einsum("np,np->", h, h) / (n * P)
+            if l == L:
+                break
+            W = stream.standard_normal((n, n))
+            W *= sw
+            h = W @ phi(h)
+            if sb > 0:
+                h += sb * stream.standard_normal(n)[:, None]
+        if not np.all(np.isfinite(h)):
+            raise NotDefinedError(f"the forward pass of {activation.name} produced non-finite values (overflow)")
+        C[i], stretch[i] = _final(h, mf)
+    return EnsembleStats("network", n, auto, q, C, stretch)
+
+
+def sample_gp(autocov, mf: MeanField, *, width: int, networks: int, seed=0, ensemble: str = "gp") -> EnsembleStats:
+    """``networks`` samples of ``width`` i.i.d. Gaussian-process paths on the arc with a stationary kernel.
+
+    ``autocov[k]`` is the covariance of two points ``k delta`` apart. The square
+    root of the Toeplitz covariance comes from its eigendecomposition; negative
+    eigenvalues (rounding, or a kernel that is not positive semi-definite) are set
+    to 0 and their share of the trace is in ``notes``.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    autocov = np.asarray(autocov, float)
+    n, P = int(width), mf.points
+    idx = np.arange(P)
+    T = autocov[np.abs(idx[:, None] - idx[None, :])]
+    lam, vec = np.linalg.eigh(T)
+    negative = -lam[lam < 0].sum() / lam.sum()
+    root = vec * np.sqrt(np.clip(lam, 0, None))          # T = root root^T
+    notes = []
+    if negative > 1e-8:
+        notes.append(f"{ensemble}: the kernel matrix has negative eigenvalues ({negative:.2g} of its trace), "
+                     "set to 0")
+    auto = np.empty((networks, 1, len(mf.lags)))
+    q = np.empty((networks, 1))
+    C = np.empty((networks, len(mf.r_grid)))
+    stretch = np.empty((networks, P - 1))
+    for i, stream in enumerate(rng.spawn(networks)):
+        X = stream.standard_normal((n, P)) @ root.T
+        auto[i, 0] = _autocorr(X, mf.lags)
+        q[i, 0] = np.einsum("np,np->", X, X) / (n * P)
+        C[i], stretch[i] = _final(X, mf)
+    return EnsembleStats(ensemble, n, auto, q, C, stretch, notes)
+
+
+# ----------------------------------------------------------------------------------------
+# the study
+# ----------------------------------------------------------------------------------------
+def _mean_se(x, axis=0):
+    x = np.asarray(x, float)
+    m = np.nanmean(x, axis=axis)
+    k = np.sum(np.isfinite(x), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.nanstd(x, axis=axis, ddof=1) if x.shape[axis] > 1 else np.full_like(m, np.nan)
+        return m, sd / np.sqrt(k)
+
+
+def _pooled_sd(ls):
+    """Total sd of ``ln s`` over angles and networks: sqrt(mean within-network variance + variance of means)."""
+    within = ls.var(axis=1, ddof=1).mean()
+    between = ls.mean(axis=1).var(ddof=1)
+    return math.sqrt(within + between)
+
+
+@dataclass
+class CurveStudy:
+    """Result of :func:`curve_study`: the mean-field side and ``ensembles[width][name]`` (EnsembleStats)."""
+
+    theory: MeanField
+    ensembles: dict
+    g1: np.ndarray | None
+    settings: dict
+    notes: list = field(default_factory=list)
+
+    def summary(self, bootstrap: int = BOOTSTRAP, seed: int = 0) -> dict:
+        """Numbers with error bars per width and ensemble (JSON-ready), and the theory they are compared with."""
+        mf = self.theory
+        rng = np.random.default_rng(seed)
+        L = mf.depth
+        mf_cross = mf.crossover()
+        rows = []
+        for width, ens in self.ensembles.items():
+            for name in ENSEMBLES:
+                if name not in ens:
+                    continue
+                st = ens[name]
+                M = st.networks
+                row = {"width": width, "ensemble": name, "networks": M}
+                m, se = _mean_se(st.q[:, -1])
+                row["q_L"] = {"mean": float(m), "stderr": float(se), "theory": mf.q_star}
+                lag1 = int(np.flatnonzero(mf.lags == 1)[0])
+                m, se = _mean_se(st.autocorr[:, -1, lag1])
+                row["c_lag1"] = {"mean": float(m), "stderr": float(se), "theory": float(mf.c_layers[-1, 1])}
+                cross = _crossover(st.autocorr[:, -1], mf.lags * mf.delta, mf.c_star)
+                m, se = _mean_se(cross)
+                row["crossover_L"] = {"mean": float(m), "stderr": float(se), "resolved": int(np.isfinite(cross).sum()),
+                                      "theory": float(mf_cross[-1]), "chi_1^(-L/2)": mf.theta_L}
+                if name == "network":
+                    row["crossover_slope"] = self._slope(st, mf)
+                ls = st.log_stretch
+                finite = np.all(np.isfinite(ls))
+                sd = _pooled_sd(ls) if finite else float("nan")
+                boot = [_pooled_sd(ls[rng.integers(0, M, M)]) for _ in range(bootstrap)] if finite else []
+                within = ls.std(axis=1, ddof=1)
+                wm, wse = _mean_se(within)
+                mm, mse = _mean_se(ls.mean(axis=1) - mf.log_stretch())
+                row["log_stretch"] = {
+                    "sd": sd, "sd_err": float(np.std(boot, ddof=1)) if boot else float("nan"),
+                    "sd_within": float(wm), "sd_within_err": float(wse),
+                    "mean_offset": float(mm), "mean_offset_err": float(mse),
+                    "theory_sd": math.sqrt(mf.nu_eff * L / width), "theory_offset": -mf.nu_eff * L / (2 * width),
+                    "gp_sd": math.sqrt(2 / width)}
+                rmid, D = correlation_slope(mf.r_grid, st.C)
+                dm, dse = _mean_se(D)
+                row["D"] = {"r": rmid.tolist(), "mean": _clean(dm), "stderr": _clean(dse)}
+                row["D_summary"] = self._d_summary(rmid, D)
+                row["notes"] = list(st.notes)
+                rows.append(row)
+        theory = {"q_star": mf.q_star, "chi_1": mf.chi_1, "chi_par": mf.chi_par, "c_star": mf.c_star,
+                  "nu_eff": mf.nu_eff, "theta_L": mf.theta_L, "arc": mf.arc, "delta": mf.delta,
+                  "crossover_L": float(mf_cross[-1]), "crossover_slope": -math.log(mf.chi_1) / 2,
+                  "log_stretch": mf.log_stretch(), "d_star": math.sqrt(2 * mf.q_star * (1 - mf.c_star))}
+        rmid, Dmf = correlation_slope(mf.r_grid, mf.correlation_integral())
+        theory["D_infinite_width"] = {"r": rmid.tolist(), "D": _clean(Dmf)}
+        return {"settings": dict(self.settings), "theory": theory, "rows": rows, "notes": list(self.notes)}
+
+    @staticmethod
+    def _slope(st, mf):
+        """Per network, the least-squares slope of ln(crossover angle) against the layer, over the layers where
+        the mean-field crossover and every network's are on the arc; mean and standard error over networks."""
+        angles = mf.lags * mf.delta
+        cross = _crossover(st.autocorr, angles, mf.c_star)            # (M, L + 1)
+        theory = mf.crossover()
+        use = np.isfinite(theory) & np.all(np.isfinite(cross), axis=0)
+        use[0] = False
+        layers = np.flatnonzero(use)
+        out = {"theory": -math.log(mf.chi_1) / 2, "layers": layers.tolist()}
+        if layers.size < 3:
+            return dict(out, mean=None, stderr=None, mean_field_fit=None)
+        slopes = np.polyfit(layers, np.log(cross[:, layers]).T, 1)[0]
+        m, se = _mean_se(slopes)
+        fit = float(np.polyfit(layers, np.log(theory[layers]), 1)[0])
+        return dict(out, mean=float(m), stderr=float(se), mean_field_fit=fit)
+
+    @staticmethod
+    def _d_summary(rmid, D):
+        """D at the smallest scales (mean of the first 8 grid intervals) and the largest mean D with its r."""
+        small = np.nanmean(D[:, :8], axis=1)
+        sm, sse = _mean_se(small)
+        dm, dse = _mean_se(D)
+        j = int(np.nanargmax(np.where(np.isfinite(dm), dm, -np.inf)))
+        return {"D_small": float(sm), "D_small_err": float(sse), "D_max": float(dm[j]), "D_max_err": float(dse[j]),
+                "r_at_D_max": float(rmid[j])}
+
+
+def _clean(a):
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, float)]
+
+
+def curve_study(activation, sigma_w2, sigma_b2, *, widths, depth: int, points: int = DEFAULT_POINTS,
+                networks: int = DEFAULT_NETWORKS, arc: float | None = None, seed=0, corrected: bool = True,
+                memory_limit: int = MEMORY_LIMIT, progress=None) -> CurveStudy:
+    """Run the three ensembles at every width (see the module docstring); ``progress(text)`` is told each step."""
+    widths = [_positive_int("width", w, 2) for w in widths]
+    if not widths:
+        raise ParameterError("give at least one width")
+    depth = _positive_int("depth", depth, 1)
+    points = _positive_int("points", points, 16)
+    networks = _positive_int("networks", networks, 2)
+    for w in widths:
+        _check_memory(w, points, memory_limit)
+    f = compile_laws(_derive(activation))
+    mf = mean_field(f, sigma_w2, sigma_b2, depth=depth, points=points, arc=arc)
+    notes = list(mf.notes)
+    g1 = None
+    if corrected:
+        try:
+            g1 = kernel_correction(f, mf)
+        except NotDefinedError as exc:
+            notes.append(f"gp_corrected not run: {exc}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    ensembles = {}
+    for w in widths:
+        streams = rng.spawn(3)
+        say = progress or (lambda text: None)
+        say(f"width {w}: {networks} networks of depth {depth} on {points} points")
+        out = {"network": simulate_curve(activation, mf, width=w, networks=networks, seed=streams[0])}
+        say(f"width {w}: Gaussian-process ensembles")
+        out["gp_mean_field"] = sample_gp(mf.kernel(), mf, width=w, networks=networks, seed=streams[1],
+                                         ensemble="gp_mean_field")
+        if g1 is not None:
+            out["gp_corrected"] = sample_gp(mf.kernel() + g1 / w, mf, width=w, networks=networks, seed=streams[2],
+                                            ensemble="gp_corrected")
+        ensembles[w] = out
+    settings = dict(activation=mf.activation, sigma_w2=str(sigma_w2), sigma_b2=str(sigma_b2), widths=widths,
+                    depth=depth, points=points, networks=networks, arc=mf.arc,
+                    seed=seed if isinstance(seed, int) else None)
+    return CurveStudy(mf, ensembles, g1, settings, notes)
+
+
+def _derive(activation):
+    from neurodyn.theory import derive
+    return derive(activation)
+
+
+def _positive_int(name, value, least):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ParameterError(f"{name} must be an integer >= {least}, got {value!r}")
+    return int(value)
