@@ -47,11 +47,12 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurodyn.theory.errors import NotDefinedError
+from neurodyn.theory.errors import ConvergenceError, NotDefinedError
 
 from .compile import CompiledLaws, check_variances, compile_laws
 from .fixedpoint import fixed_point
@@ -61,7 +62,7 @@ from .results import ParameterError
 
 __all__ = ["MeanField", "EnsembleStats", "CurveStudy", "ENSEMBLES", "mean_field", "nu_eff", "kernel_correction",
            "simulate_curve", "sample_gp", "curve_study", "curve_memory_estimate", "correlation_slope",
-           "DEFAULT_ARC_UNITS", "DEFAULT_POINTS", "DEFAULT_NETWORKS"]
+           "mean_stderr", "DEFAULT_ARC_UNITS", "DEFAULT_POINTS", "DEFAULT_NETWORKS"]
 
 #: The three ensembles, in the order they are reported.
 ENSEMBLES = ("network", "gp_mean_field", "gp_corrected")
@@ -74,6 +75,9 @@ R_GRID = 64
 N_LAGS = 48
 #: Bootstrap resamples (of networks) for the spread of the log stretching.
 BOOTSTRAP = 400
+#: Scales r / d* at which the summary reports D(r) (d* = sqrt(2 q* (1 - c*)), the mean-field distance of
+#: decorrelated points).
+D_AT = (0.125, 0.25, 0.5, 0.75, 1.0)
 
 
 # ----------------------------------------------------------------------------------------
@@ -126,14 +130,25 @@ class MeanField:
         """Mean-field ``ln s`` at the grid spacing: ``ln(2 q* (1 - c^L(delta)) / delta^2)``."""
         return math.log(2 * self.q_star * (1 - self.c_layers[-1, 1]) / self.delta**2)
 
-    def correlation_integral(self) -> np.ndarray:
-        """``C(r)`` on :attr:`r_grid` of the infinite-width point set (distances concentrate at ``d(k)``)."""
-        d = np.sqrt(np.maximum(2 * self.q_star * (1 - self.c_layers[-1, 1:]), 0))
-        weight = self.points - np.arange(1, self.points)
-        pairs = self.points * (self.points - 1) / 2
-        order = np.argsort(d)
-        cum = np.concatenate([[0.0], np.cumsum(weight[order])])
-        return cum[np.searchsorted(d[order], self.r_grid, side="left")] / pairs
+    def correlation_integral(self, refine: int = 8) -> np.ndarray:
+        """``C(r)`` on :attr:`r_grid` of the infinite-width image of the continuous arc (no sampling).
+
+        At infinite width the distance of two points ``t`` apart is
+        ``d(t) = sqrt(2 q* (1 - c^L(t)))``; the fraction of pairs of the arc closer than
+        ``r`` is the integral of ``2 (arc - t) / arc^2`` over ``{t: d(t) < r}``, here on
+        the lag grid refined ``refine`` times (``c^L`` and ``d`` linear on each piece).
+        """
+        t_grid = np.arange(self.points) * self.delta
+        t = np.linspace(0, self.arc, refine * (self.points - 1) + 1)
+        d = np.sqrt(np.maximum(2 * self.q_star * (1 - np.interp(t, t_grid, self.c_layers[-1])), 0))
+        w = 2 * (self.arc - t) / self.arc**2
+        dt = t[1] - t[0]
+        da, db, weight = d[:-1], d[1:], (w[1:] + w[:-1]) / 2 * dt
+        lo, hi = np.minimum(da, db), np.maximum(da, db)
+        r = self.r_grid[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):      # d linear on each segment: the part below r
+            part = np.where(hi > lo, np.clip((r - lo) / (hi - lo), 0, 1), (r > lo).astype(float))
+        return part @ weight
 
 
 def nu_eff(f: CompiledLaws, sigma_w2, sigma_b2, q: float) -> float:
@@ -184,7 +199,11 @@ def mean_field(f: CompiledLaws, sigma_w2, sigma_b2, *, depth: int, points: int, 
                f"infinite (docs/theory.md §5.3); the image of the curve is piecewise linear at fine scales "
                f"(docs/finite_width.md §5.1)")
         notes.append(why)
-    fp = fixed_point(f, sigma_w2, sigma_b2, dps=15, two_input=True)
+    try:
+        fp = fixed_point(f, sigma_w2, sigma_b2, dps=15, two_input=True)
+    except ConvergenceError as exc:
+        extra = f" ({notes[0]})" if notes else ""
+        raise ParameterError(f"the curve study needs a finite stable q*: {exc}{extra}") from None
     chi_1 = float(fp.chi_1.value) if fp.chi_1 is not None else float("nan")
     if not fp.stable or not chi_1 > 1 or fp.c_star is None:
         extra = f" ({notes[0]})" if notes else ""
@@ -213,7 +232,7 @@ def mean_field(f: CompiledLaws, sigma_w2, sigma_b2, *, depth: int, points: int, 
         raise NotDefinedError(f"the correlation map of {act.name} is not finite on the arc")
     d1 = math.sqrt(max(2 * q_star * (1 - c_layers[-1, 1]), 1e-300))
     dmax = math.sqrt(2 * q_star * max(1 - c_layers[-1].min(), 1e-300))
-    r_grid = np.geomspace(d1, dmax * 2, R_GRID)
+    r_grid = np.geomspace(8 * d1, dmax * 2, R_GRID)
     if delta > theta_L / 4:
         notes.append(f"the grid spacing delta = {delta:.3g} is not well below theta_L = chi_1^(-L/2) = "
                      f"{theta_L:.3g}: the finite differences do not resolve the smooth scale (use more points "
@@ -222,31 +241,38 @@ def mean_field(f: CompiledLaws, sigma_w2, sigma_b2, *, depth: int, points: int, 
                      c_star, nu_eff(f, sw2, sb2, q_star), c_layers, _lag_grid(points), r_grid, tuple(notes))
 
 
-def kernel_correction(f: CompiledLaws, mf: MeanField) -> np.ndarray:
+def kernel_correction(f: CompiledLaws, mf: MeanField, rtol: float = 1e-3) -> np.ndarray:
     """``G1`` of the last layer on the arc: ``(points,)`` array, entry ``k`` for two points ``k delta`` apart.
 
     The 1/n-corrected autocovariance of width ``n`` is ``mf.kernel() + G1 / n``
-    (docs/finite_width.md §3.3: ``E[G_hat] = K + G1/n``). Computed by the pair-index
-    recursions of ``neurodyn.numerics.finite_width.pair_corrections``; raises
-    :class:`NotDefinedError` when that module is not available.
+    (docs/finite_width.md §3.3: ``E[G_hat] = K + G1/n``), from the pair-index
+    recursions :func:`neurodyn.numerics.finite_width.pair_corrections` (whose layer 1
+    is the input circle, this module's state 0). Lag 0 is the diagonal entry
+    ``G1_11``. Raises :class:`NotDefinedError` when an entry's error estimate
+    exceeds ``rtol`` of its size (the recursions lose their accuracy for inputs
+    close together, ``c0 -> 1``).
     """
-    try:
-        from .finite_width import pair_corrections
-    except ImportError:
-        raise NotDefinedError("the 1/n-corrected kernel needs neurodyn.numerics.finite_width.pair_corrections "
-                              "(the pair-index G1 recursions), which this installation lacks") from None
-    c0 = mf.c_layers[0]
-    out = pair_corrections(f, mf.sigma_w2, mf.sigma_b2, depth=mf.depth, q0=mf.q_star, c0=c0)
-    return _g1_of_last_layer(out, mf.points)
+    from .finite_width import pair_corrections
 
+    def run(c0):
+        try:
+            with np.errstate(all="ignore"):
+                out = pair_corrections(f, mf.sigma_w2, mf.sigma_b2, depth=mf.depth + 1, q0=mf.q_star, c0=c0)
+        except ConvergenceError as exc:
+            raise NotDefinedError(f"the 1/n correction G1 on the arc failed: {exc}") from None
+        g1, err = out.G1[-1], out.G1_error[-1]               # (lags, 3): pair entries 11, 22, 12
+        bad = ~(np.isfinite(g1) & np.isfinite(err) & (err <= rtol * np.abs(g1) + 1e-12))
+        if bad.any():
+            k = int(np.flatnonzero(bad.any(axis=1)).min())
+            raise NotDefinedError(
+                f"G1 of the pair recursions is not resolved at input correlation c0 = {c0[k]:.8f} (its error "
+                f"estimate exceeds {rtol:g} of its value); the arc's neighbouring points have c0 = "
+                f"{mf.c_layers[0, 1]:.8f}")
+        return g1
 
-def _g1_of_last_layer(out, points) -> np.ndarray:
-    last = out[-1] if isinstance(out, (list, tuple)) else out
-    g1 = last["G1"] if isinstance(last, dict) else last.G1
-    g1 = np.asarray(g1, float)           # (..., 3): the pair entries 11, 22, 12
-    g12 = np.broadcast_to(g1[..., 2], (points,)).astype(float)
-    g12[0] = np.broadcast_to(g1[..., 0], (points,))[0]       # lag 0: the diagonal entry
-    return g12
+    run(mf.c_layers[0, 1:2])              # the closest pair first: the hardest, and cheap
+    g1 = run(mf.c_layers[0, 1:])
+    return np.concatenate([[g1[0, 0]], g1[:, 2]])
 
 
 # ----------------------------------------------------------------------------------------
@@ -267,6 +293,10 @@ class EnsembleStats:
     @property
     def networks(self) -> int:
         return self.q.shape[0]
+
+    def crossover(self, mf: MeanField) -> np.ndarray:
+        """Half-decorrelation angle per network and recorded layer, ``(M, layers)`` (nan: not on the arc)."""
+        return _crossover(self.autocorr, mf.lags * mf.delta, mf.c_star)
 
 
 def _autocorr(X, lags):
@@ -420,13 +450,15 @@ def sample_gp(autocov, mf: MeanField, *, width: int, networks: int, seed=0, ense
 # ----------------------------------------------------------------------------------------
 # the study
 # ----------------------------------------------------------------------------------------
-def _mean_se(x, axis=0):
+def mean_stderr(x, axis=0):
+    """Mean and standard error over ``axis``, ignoring nan (nan where fewer than two values)."""
     x = np.asarray(x, float)
-    m = np.nanmean(x, axis=axis)
-    k = np.sum(np.isfinite(x), axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sd = np.nanstd(x, axis=axis, ddof=1) if x.shape[axis] > 1 else np.full_like(m, np.nan)
-        return m, sd / np.sqrt(k)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = np.nanmean(x, axis=axis)
+        k = np.sum(np.isfinite(x), axis=axis)
+        sd = np.nanstd(x, axis=axis, ddof=1)
+        return m, np.where(k > 1, sd / np.sqrt(k), np.nan)
 
 
 def _pooled_sd(ls):
@@ -452,6 +484,7 @@ class CurveStudy:
         rng = np.random.default_rng(seed)
         L = mf.depth
         mf_cross = mf.crossover()
+        d_star = math.sqrt(2 * mf.q_star * (1 - mf.c_star))
         rows = []
         for width, ens in self.ensembles.items():
             for name in ENSEMBLES:
@@ -460,13 +493,13 @@ class CurveStudy:
                 st = ens[name]
                 M = st.networks
                 row = {"width": width, "ensemble": name, "networks": M}
-                m, se = _mean_se(st.q[:, -1])
+                m, se = mean_stderr(st.q[:, -1])
                 row["q_L"] = {"mean": float(m), "stderr": float(se), "theory": mf.q_star}
                 lag1 = int(np.flatnonzero(mf.lags == 1)[0])
-                m, se = _mean_se(st.autocorr[:, -1, lag1])
+                m, se = mean_stderr(st.autocorr[:, -1, lag1])
                 row["c_lag1"] = {"mean": float(m), "stderr": float(se), "theory": float(mf.c_layers[-1, 1])}
-                cross = _crossover(st.autocorr[:, -1], mf.lags * mf.delta, mf.c_star)
-                m, se = _mean_se(cross)
+                cross = st.crossover(mf)[:, -1]
+                m, se = mean_stderr(cross)
                 row["crossover_L"] = {"mean": float(m), "stderr": float(se), "resolved": int(np.isfinite(cross).sum()),
                                       "theory": float(mf_cross[-1]), "chi_1^(-L/2)": mf.theta_L}
                 if name == "network":
@@ -476,8 +509,8 @@ class CurveStudy:
                 sd = _pooled_sd(ls) if finite else float("nan")
                 boot = [_pooled_sd(ls[rng.integers(0, M, M)]) for _ in range(bootstrap)] if finite else []
                 within = ls.std(axis=1, ddof=1)
-                wm, wse = _mean_se(within)
-                mm, mse = _mean_se(ls.mean(axis=1) - mf.log_stretch())
+                wm, wse = mean_stderr(within)
+                mm, mse = mean_stderr(ls.mean(axis=1) - mf.log_stretch())
                 row["log_stretch"] = {
                     "sd": sd, "sd_err": float(np.std(boot, ddof=1)) if boot else float("nan"),
                     "sd_within": float(wm), "sd_within_err": float(wse),
@@ -485,46 +518,65 @@ class CurveStudy:
                     "theory_sd": math.sqrt(mf.nu_eff * L / width), "theory_offset": -mf.nu_eff * L / (2 * width),
                     "gp_sd": math.sqrt(2 / width)}
                 rmid, D = correlation_slope(mf.r_grid, st.C)
-                dm, dse = _mean_se(D)
+                dm, dse = mean_stderr(D)
                 row["D"] = {"r": rmid.tolist(), "mean": _clean(dm), "stderr": _clean(dse)}
-                row["D_summary"] = self._d_summary(rmid, D)
+                row["D_at"] = self._d_summary(rmid, D, d_star)
                 row["notes"] = list(st.notes)
                 rows.append(row)
         theory = {"q_star": mf.q_star, "chi_1": mf.chi_1, "chi_par": mf.chi_par, "c_star": mf.c_star,
                   "nu_eff": mf.nu_eff, "theta_L": mf.theta_L, "arc": mf.arc, "delta": mf.delta,
                   "crossover_L": float(mf_cross[-1]), "crossover_slope": -math.log(mf.chi_1) / 2,
-                  "log_stretch": mf.log_stretch(), "d_star": math.sqrt(2 * mf.q_star * (1 - mf.c_star))}
+                  "log_stretch": mf.log_stretch(), "d_star": d_star}
         rmid, Dmf = correlation_slope(mf.r_grid, mf.correlation_integral())
         theory["D_infinite_width"] = {"r": rmid.tolist(), "D": _clean(Dmf)}
-        return {"settings": dict(self.settings), "theory": theory, "rows": rows, "notes": list(self.notes)}
+        theory["D_at"] = self._d_summary(rmid, Dmf[None, :], d_star)
+        return _jsonable({"settings": dict(self.settings), "theory": theory, "rows": rows, "notes": list(self.notes)})
 
     @staticmethod
     def _slope(st, mf):
-        """Per network, the least-squares slope of ln(crossover angle) against the layer, over the layers where
-        the mean-field crossover and every network's are on the arc; mean and standard error over networks."""
-        angles = mf.lags * mf.delta
-        cross = _crossover(st.autocorr, angles, mf.c_star)            # (M, L + 1)
+        """Per network, the least-squares slope of ln(crossover angle) against the layer, over the last half of
+        the layers where the mean-field crossover and every network's are on the arc; mean and standard error
+        over networks, beside the same fit of the mean-field crossover (``mean_field_fit``) and the
+        asymptotic slope ``-ln(chi_1)/2`` (``theory``)."""
+        cross = st.crossover(mf)                                      # (M, L + 1)
         theory = mf.crossover()
         use = np.isfinite(theory) & np.all(np.isfinite(cross), axis=0)
-        use[0] = False
+        use[: max(1, (mf.depth + 1) // 2)] = False                   # the last half of the layers
         layers = np.flatnonzero(use)
         out = {"theory": -math.log(mf.chi_1) / 2, "layers": layers.tolist()}
         if layers.size < 3:
             return dict(out, mean=None, stderr=None, mean_field_fit=None)
         slopes = np.polyfit(layers, np.log(cross[:, layers]).T, 1)[0]
-        m, se = _mean_se(slopes)
+        m, se = mean_stderr(slopes)
         fit = float(np.polyfit(layers, np.log(theory[layers]), 1)[0])
         return dict(out, mean=float(m), stderr=float(se), mean_field_fit=fit)
 
     @staticmethod
-    def _d_summary(rmid, D):
-        """D at the smallest scales (mean of the first 8 grid intervals) and the largest mean D with its r."""
-        small = np.nanmean(D[:, :8], axis=1)
-        sm, sse = _mean_se(small)
-        dm, dse = _mean_se(D)
-        j = int(np.nanargmax(np.where(np.isfinite(dm), dm, -np.inf)))
-        return {"D_small": float(sm), "D_small_err": float(sse), "D_max": float(dm[j]), "D_max_err": float(dse[j]),
-                "r_at_D_max": float(rmid[j])}
+    def _d_summary(rmid, D, d_star):
+        """D (mean and standard error over networks) at the grid points nearest ``r / d* = D_AT``."""
+        dm, dse = mean_stderr(D)
+        out = []
+        for ratio in D_AT:
+            j = int(np.argmin(np.abs(np.log(rmid / (ratio * d_star)))))
+            out.append({"r_over_d_star": float(rmid[j] / d_star), "mean": _num(dm[j]), "stderr": _num(dse[j])})
+        return out
+
+
+def _jsonable(obj):
+    """nan and inf become None (JSON has neither); numpy scalars become Python numbers."""
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _num(v):
+    return float(v) if np.isfinite(v) else None
 
 
 def _clean(a):
