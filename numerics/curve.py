@@ -180,6 +180,20 @@ def nu_eff(f: CompiledLaws, sigma_w2, sigma_b2, q: float) -> float:
     return s22 + 2 * beta * s12 / (1 - chi_par) + beta**2 * s11 / (1 - chi_par) ** 2
 
 
+_FIXED_POINTS: dict = {}
+
+
+def _fixed_point(f, sigma_w2, sigma_b2):
+    """q*, chi_1 and c* at 15 digits, remembered per activation and variances (the study asks for them once per
+    run, tests many times; the two-input part takes seconds)."""
+    key = (f.activation.name, str(f.activation.piecewise), str(sigma_w2), str(sigma_b2))
+    if key not in _FIXED_POINTS:
+        if len(_FIXED_POINTS) > 32:
+            _FIXED_POINTS.clear()
+        _FIXED_POINTS[key] = fixed_point(f, sigma_w2, sigma_b2, dps=15, two_input=True)
+    return _FIXED_POINTS[key]
+
+
 def _lag_grid(points: int) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, points - 1, N_LAGS)).astype(int))
 
@@ -200,7 +214,7 @@ def mean_field(f: CompiledLaws, sigma_w2, sigma_b2, *, depth: int, points: int, 
                f"(docs/finite_width.md §5.1)")
         notes.append(why)
     try:
-        fp = fixed_point(f, sigma_w2, sigma_b2, dps=15, two_input=True)
+        fp = _fixed_point(f, sigma_w2, sigma_b2)
     except ConvergenceError as exc:
         extra = f" ({notes[0]})" if notes else ""
         raise ParameterError(f"the curve study needs a finite stable q*: {exc}{extra}") from None

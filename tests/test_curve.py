@@ -109,7 +109,7 @@ def test_local_slope_smooth_and_rough_curves(tanh):
 def test_log_stretch_spread_follows_sqrt_nu_L_over_n(tanh):
     """The network's spread of ln(local stretching) is sqrt(nu_eff L/n) at leading order (§3.7), the GP's ~ sqrt(2/n)."""
     act, f = tanh
-    study = curve_study(act, SW2, SB2, widths=[400], depth=8, points=256, networks=16, seed=7)
+    study = curve_study(act, SW2, SB2, widths=[400], depth=8, points=256, networks=16, seed=7, corrected=False)
     rows = {r["ensemble"]: r["log_stretch"] for r in study.summary(bootstrap=200)["rows"]}
     net, gp = rows["network"], rows["gp_mean_field"]
     assert abs(net["sd"] - net["theory_sd"]) < 4 * net["sd_err"] + 0.1 * net["theory_sd"]
@@ -132,7 +132,7 @@ def test_refusals(tanh):
 
 def test_report_is_written(tanh, tmp_path):
     act, f = tanh
-    study = curve_study(act, SW2, SB2, widths=[30, 60], depth=3, points=64, networks=3, seed=8)
+    study = curve_study(act, SW2, SB2, widths=[30, 60], depth=3, points=64, networks=3, seed=8, corrected=False)
     paths = write_report(study, tmp_path / "out")
     names = {p.name for p in paths}
     assert names == {"report.md", *FIGURES}
