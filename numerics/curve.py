@@ -61,7 +61,7 @@ from .quadrature import IntegrandBundle, expect_np
 from .results import ParameterError
 
 __all__ = ["MeanField", "EnsembleStats", "CurveStudy", "ENSEMBLES", "mean_field", "nu_eff", "kernel_correction",
-           "simulate_curve", "sample_gp", "curve_study", "curve_memory_estimate", "correlation_slope",
+           "simulate_curve", "sample_gp", "curve_study", "curve_memory_estimate", "correlation_slope", "slope_span",
            "mean_stderr", "DEFAULT_ARC_UNITS", "DEFAULT_POINTS", "DEFAULT_NETWORKS"]
 
 #: The three ensembles, in the order they are reported.
@@ -246,7 +246,7 @@ def mean_field(f: CompiledLaws, sigma_w2, sigma_b2, *, depth: int, points: int, 
         raise NotDefinedError(f"the correlation map of {act.name} is not finite on the arc")
     d1 = math.sqrt(max(2 * q_star * (1 - c_layers[-1, 1]), 1e-300))
     dmax = math.sqrt(2 * q_star * max(1 - c_layers[-1].min(), 1e-300))
-    r_grid = np.geomspace(8 * d1, dmax * 2, R_GRID)
+    r_grid = np.geomspace(16 * d1, dmax * 2, R_GRID)
     if delta > theta_L / 4:
         notes.append(f"the grid spacing delta = {delta:.3g} is not well below theta_L = chi_1^(-L/2) = "
                      f"{theta_L:.3g}: the finite differences do not resolve the smooth scale (use more points "
@@ -338,18 +338,35 @@ def _final(X, mf):
         return C, np.log(s)
 
 
-def correlation_slope(r, C) -> tuple[np.ndarray, np.ndarray]:
-    """``(r_mid, D)``: the local slope ``d ln C / d ln r`` between neighbouring grid points (nan where C = 0).
+def correlation_slope(r, C, span: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(r_mid, D)``: the local slope ``d ln C / d ln r`` across ``2 span`` grid intervals (nan where C = 0).
+
+    ``span = 1``: between neighbouring grid points, at their geometric mean; ``span = k``:
+    from point ``i - k`` to ``i + k``, at ``r[i]`` -- a wider window averages the steps
+    that a finite point set puts in C at small r.
 
     >>> r = np.geomspace(0.01, 1, 5)
     >>> correlation_slope(r, r**1.5)[1].round(12)
     array([1.5, 1.5, 1.5, 1.5])
+    >>> correlation_slope(r, r**1.5, span=2)[1].round(12)
+    array([1.5])
     """
     r, C = np.asarray(r, float), np.asarray(C, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         lc = np.where(C > 0, np.log(C), np.nan)
-        D = np.diff(lc, axis=-1) / np.diff(np.log(r))
-    return np.sqrt(r[1:] * r[:-1]), D
+    if span == 1:
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(r[1:] * r[:-1]), np.diff(lc, axis=-1) / np.diff(np.log(r))
+    lr = np.log(r)
+    with np.errstate(invalid="ignore"):
+        D = (lc[..., 2 * span:] - lc[..., :-2 * span]) / (lr[2 * span:] - lr[:-2 * span])
+    return r[span:-span], D
+
+
+def slope_span(r_grid) -> int:
+    """The span of :func:`correlation_slope` for a window of a factor 2 in r on this geometric grid."""
+    ratio = math.log(r_grid[1] / r_grid[0])
+    return max(1, int(round(math.log(2) / (2 * ratio))))
 
 
 def _crossover(c, angles, c_star):
@@ -531,7 +548,7 @@ class CurveStudy:
                     "mean_offset": float(mm), "mean_offset_err": float(mse),
                     "theory_sd": math.sqrt(mf.nu_eff * L / width), "theory_offset": -mf.nu_eff * L / (2 * width),
                     "gp_sd": math.sqrt(2 / width)}
-                rmid, D = correlation_slope(mf.r_grid, st.C)
+                rmid, D = correlation_slope(mf.r_grid, st.C, slope_span(mf.r_grid))
                 dm, dse = mean_stderr(D)
                 row["D"] = {"r": rmid.tolist(), "mean": _clean(dm), "stderr": _clean(dse)}
                 row["D_at"] = self._d_summary(rmid, D, d_star)
@@ -541,7 +558,7 @@ class CurveStudy:
                   "nu_eff": mf.nu_eff, "theta_L": mf.theta_L, "arc": mf.arc, "delta": mf.delta,
                   "crossover_L": float(mf_cross[-1]), "crossover_slope": -math.log(mf.chi_1) / 2,
                   "log_stretch": mf.log_stretch(), "d_star": d_star}
-        rmid, Dmf = correlation_slope(mf.r_grid, mf.correlation_integral())
+        rmid, Dmf = correlation_slope(mf.r_grid, mf.correlation_integral(), slope_span(mf.r_grid))
         theory["D_infinite_width"] = {"r": rmid.tolist(), "D": _clean(Dmf)}
         theory["D_at"] = self._d_summary(rmid, Dmf[None, :], d_star)
         return _jsonable({"settings": dict(self.settings), "theory": theory, "rows": rows, "notes": list(self.notes)})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.numerics.curve import ENSEMBLES, correlation_slope, mean_stderr
+from neurodyn.numerics.curve import ENSEMBLES, correlation_slope, mean_stderr, slope_span
 
 from .files import atomic_write
 from .plots import pyplot, save_figure
@@ -91,7 +91,10 @@ def conclusions(summary) -> list[str]:
     out.append("**Local stretching.** The spread (sd over angles and networks) of ln s, the log of the local "
                f"squared stretching at layer {L}: " + "; ".join(parts) + ". The network's local stretching is a "
                "product of random factors, one per layer (docs/finite_width.md §3.7, §5.3 item 2); a Gaussian "
-               "process of fixed kernel only has the sampling spread of n neurons.")
+               "process of fixed kernel only has the sampling spread of n neurons. (The error of the spread is a "
+               "bootstrap over networks; the spread's part common to a whole arc comes from the first layers and "
+               "is estimated from as many values as there are networks, so with few networks that error is itself "
+               "uncertain.)")
     # 2. crossover
     parts, slopes = [], []
     for n, ens in rows.items():
@@ -217,7 +220,10 @@ def report_markdown(summary, seconds=None, figures=()) -> str:
                       "mean - mean field", "-nu_eff L/(2n)"], table), ""]
     lines += [f"Mean field: ln s = {th['log_stretch']:.4f} at this spacing. A GP of fixed kernel has sd close to "
               "sqrt(2/n) (the chi-square of n neurons).", ""]
-    lines += ["### Local slope D(r) of the correlation integral", ""]
+    lines += ["### Local slope D(r) of the correlation integral", "",
+              "C(r): the fraction of pairs of the layer-L point set closer than r (per-neuron distance); D(r): the "
+              "slope of ln C against ln r over a factor 2 in r. The smallest r is 16 times the mean-field distance "
+              "of neighbouring points, so that the steps a finite point set puts in C stay below the window.", ""]
     header = ["n", "ensemble"] + [f"r = {c['r_over_d_star']:.2g} d*" for c in th["D_at"]]
     table = [["∞", "mean field (no sampling)"] + [_fmt(c["mean"]) for c in th["D_at"]]]
     for n, ens in rows.items():
@@ -290,12 +296,12 @@ def _figures(study, summary, folder) -> list:
     # D(r)
     d_star = math.sqrt(2 * mf.q_star * (1 - mf.c_star))
     fig, ax = plt.subplots(figsize=(7.0, 4.4), dpi=110)
-    rmid, D = correlation_slope(mf.r_grid, mf.correlation_integral())
+    rmid, D = correlation_slope(mf.r_grid, mf.correlation_integral(), slope_span(mf.r_grid))
     ax.plot(rmid / d_star, D, "k-", lw=1.2, label="infinite width (no sampling)")
     for w in widths:
         for name, marker in (("network", "o"), ("gp_mean_field", "x"), ("gp_corrected", "^")):
             if name in study.ensembles[w]:
-                rmid, D = correlation_slope(mf.r_grid, study.ensembles[w][name].C)
+                rmid, D = correlation_slope(mf.r_grid, study.ensembles[w][name].C, slope_span(mf.r_grid))
                 m, e = mean_stderr(D)
                 _errorbar(ax, rmid / d_star, m, e, color=colors[w], marker=marker,
                           ls="-" if name == "network" else "none", label=f"n = {w}, {_LABEL[name]}")
