@@ -246,7 +246,7 @@ def mean_field(f: CompiledLaws, sigma_w2, sigma_b2, *, depth: int, points: int, 
         raise NotDefinedError(f"the correlation map of {act.name} is not finite on the arc")
     d1 = math.sqrt(max(2 * q_star * (1 - c_layers[-1, 1]), 1e-300))
     dmax = math.sqrt(2 * q_star * max(1 - c_layers[-1].min(), 1e-300))
-    r_grid = np.geomspace(16 * d1, dmax * 2, R_GRID)
+    r_grid = np.geomspace(min(16 * d1, dmax / 2), dmax * 2, R_GRID)
     if delta > theta_L / 4:
         notes.append(f"the grid spacing delta = {delta:.3g} is not well below theta_L = chi_1^(-L/2) = "
                      f"{theta_L:.3g}: the finite differences do not resolve the smooth scale (use more points "
@@ -366,7 +366,7 @@ def correlation_slope(r, C, span: int = 1) -> tuple[np.ndarray, np.ndarray]:
 def slope_span(r_grid) -> int:
     """The span of :func:`correlation_slope` for a window of a factor 2 in r on this geometric grid."""
     ratio = math.log(r_grid[1] / r_grid[0])
-    return max(1, int(round(math.log(2) / (2 * ratio))))
+    return max(1, min(int(round(math.log(2) / (2 * ratio))), (len(r_grid) - 1) // 4))
 
 
 def _crossover(c, angles, c_star):
