@@ -68,7 +68,7 @@ __all__ = ["MeanField", "EnsembleStats", "CurveStudy", "ENSEMBLES", "mean_field"
 #: The three ensembles, in the order they are reported.
 ENSEMBLES = ("network", "gp_mean_field", "gp_corrected")
 #: Default arc, in units of theta_L = chi_1^(-L/2) (docs/finite_width.md §5.3 item 3 proposes [0, 10 theta_L]).
-DEFAULT_ARC_UNITS = 16.0
+DEFAULT_ARC_UNITS = 10.0
 DEFAULT_POINTS = 1024
 DEFAULT_NETWORKS = 12
 #: Points of the distance grid of C(r) and lags of the autocorrelation.
@@ -639,10 +639,12 @@ class CurveStudy:
     def _d_summary(rmid, D, d_star):
         """D (mean and standard error over networks) at the grid points nearest ``r / d* = D_AT``."""
         dm, dse = mean_stderr(D)
-        out = []
+        out, seen = [], set()
         for ratio in D_AT:
             j = int(np.argmin(np.abs(np.log(rmid / (ratio * d_star)))))
-            out.append({"r_over_d_star": float(rmid[j] / d_star), "mean": _num(dm[j]), "stderr": _num(dse[j])})
+            if j not in seen:
+                seen.add(j)
+                out.append({"r_over_d_star": float(rmid[j] / d_star), "mean": _num(dm[j]), "stderr": _num(dse[j])})
         return out
 
 

@@ -101,7 +101,7 @@ def register(sub) -> None:
                    help=f"angles on the arc (default {DEFAULT_POINTS}; cost grows like points x width^2)")
     p.add_argument("--networks", default=str(DEFAULT_NETWORKS),
                    help=f"networks (GP samples) per width and ensemble, >= 2 (default {DEFAULT_NETWORKS})")
-    p.add_argument("--arc", help="length of the arc in radians (default 16 chi_1^(-L/2), at most 2 pi)")
+    p.add_argument("--arc", help="length of the arc in radians (default 10 chi_1^(-L/2), at most 2 pi)")
     p.add_argument("--seed", default="0", help="random seed (default 0)")
     p.add_argument("--memory-mib", default=str(MEMORY_LIMIT // 1024**2),
                    help=f"refuse runs whose arrays would exceed this (default {MEMORY_LIMIT // 1024**2} MiB)")
