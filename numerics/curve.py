@@ -61,7 +61,8 @@ from .montecarlo import MEMORY_LIMIT, activation_callables
 from .quadrature import IntegrandBundle, expect_np
 from .results import ParameterError
 
-__all__ = ["MeanField", "EnsembleStats", "CurveStudy", "ENSEMBLES", "mean_field", "nu_eff", "kernel_correction", "arc_corrections",
+__all__ = ["MeanField", "EnsembleStats", "CurveStudy", "ENSEMBLES", "mean_field", "nu_eff", "kernel_correction",
+           "arc_corrections",
            "simulate_curve", "sample_gp", "curve_study", "curve_memory_estimate", "correlation_slope", "slope_span",
            "mean_stderr", "DEFAULT_ARC_UNITS", "DEFAULT_POINTS", "DEFAULT_NETWORKS"]
 

@@ -107,7 +107,8 @@ def test_local_slope_smooth_and_rough_curves(tanh):
 
 
 def test_log_stretch_spread_follows_sqrt_nu_L_over_n(tanh):
-    """The network's spread of ln(local stretching) is sqrt(nu_eff L/n) at leading order (§3.7), the GP's ~ sqrt(2/n)."""
+    """The network's spread of ln(local stretching) is sqrt(nu_eff L/n) at leading order (§3.7); the GP's is
+    about sqrt(2/n)."""
     act, f = tanh
     study = curve_study(act, SW2, SB2, widths=[400], depth=8, points=256, networks=16, seed=7, corrected=False)
     rows = {r["ensemble"]: r["log_stretch"] for r in study.summary(bootstrap=200)["rows"]}

@@ -115,7 +115,7 @@ def conclusions(summary) -> list[str]:
                + (f" Its log falls per layer by {'; '.join(slopes)}, against -ln(chi_1)/2 = "
                   f"{th['crossover_slope']:.4f}." if slopes else " Too few layers have it on the arc for a slope."))
     # 3. the dimension of the point set
-    small, diffs, corrected = [], [], []
+    small, diffs, corrected, relative, diff_r = [], [], [], [], []
     for n, ens in rows.items():
         if "gp_mean_field" not in ens:
             continue
@@ -126,6 +126,8 @@ def conclusions(summary) -> list[str]:
                 worst, where = z, (a, b)
         if where is not None and abs(worst) >= Z_SIGNIFICANT:
             a, b = where
+            relative.append(abs(a["mean"] - b["mean"]) / abs(b["mean"]))
+            diff_r.append(a["r_over_d_star"])
             text = (f"n = {n}: at r = {a['r_over_d_star']:.2g} d* the network has D = {pm(a)}, the mean-field GP "
                     f"{pm(b)} (z = {worst:+.1f})")
             if "gp_corrected" in ens:
@@ -165,14 +167,16 @@ def conclusions(summary) -> list[str]:
     ratios = [ens["network"]["log_stretch"]["sd"] / ens["gp_mean_field"]["log_stretch"]["sd"]
               for ens in rows.values() if "gp_mean_field" in ens and ens["gp_mean_field"]["log_stretch"]["sd"]]
     ratio_text = (f", {min(ratios):.3g} to {max(ratios):.3g} times the mean-field GP's" if ratios else "")
-    where_r = sorted({float(t.split("at r = ")[1].split(" d*")[0]) for t in diffs})
+    where_r = sorted(set(diff_r))
     if not diffs:
         verdict = ("the network's D(r) equals the mean-field GP's within the error bars at every scale listed, so "
                    "these data show no fractal dimension that the infinite-width kernel lacks; ")
     else:
-        verdict = (f"the network's D(r) differs from the mean-field GP's at r = {', '.join(f'{r:.2g}' for r in where_r)} "
-                   "d* (above)" + (", near the decorrelated distance d*, where finite width spreads the distances "
-                                   "that the mean field makes equal" if min(where_r) >= 0.5 else "") + "; ")
+        scales = ", ".join(f"{r:.2g}" for r in where_r)
+        near = (", near the decorrelated distance d*, where finite width spreads the distances that the mean "
+                "field makes equal") if min(where_r) >= 0.5 else ""
+        verdict = (f"the network's D(r) differs from the mean-field GP's at r = {scales} d* (above), by at most "
+                   f"{100 * max(relative):.2g}% of D{near}; ")
     out.append("**For the paradox.** At finite depth the infinite-width kernel gives a continuous curve: D(r) "
                f"grows from {_fmt(th['D_at'][0]['mean'])} at r = {th['D_at'][0]['r_over_d_star']:.2g} d* to its "
                "peak near d*, the equidistant set being approached only above the crossover angle; the network "
@@ -359,6 +363,8 @@ def _figures(study, summary, folder) -> list:
     left.plot(grid, np.sqrt(2 / grid), "k:", lw=1, label=r"$\sqrt{2/n}$")
     left.set_xscale("log")
     left.set_yscale("log")
+    left.set_xticks(ws, [str(int(w)) for w in widths])
+    left.xaxis.set_minor_formatter(plt.NullFormatter())
     left.set_xlabel("width n")
     left.set_ylabel(r"sd of $\ln s$")
     left.legend(fontsize=7)
