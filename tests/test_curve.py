@@ -202,3 +202,12 @@ def test_arc_corrections_reference_values(tanh):
     assert G1[[2, 4, 8], 0, 0] == pytest.approx([-0.177, -0.239, -0.242], abs=6e-4)
     assert G1[8, 0, 2] == pytest.approx(7.10, abs=6e-3)
     assert V[[1, 4, 8, 11], 0, 2, 2] == pytest.approx([7.05, 23.2, 45.4, 49.9], abs=0.06)
+
+
+def test_iterate_takes_an_array_of_correlations(tanh):
+    """numerics.iterate with c0 an array (one covariance-map trajectory per angle) equals one run per value."""
+    from neurodyn.numerics.iterate import iterate
+    act, f = tanh
+    both = iterate(f, SW2, SB2, q0=4.0, c0=np.array([0.5, 0.9]), layers=2).column("c")[-1]
+    one = [iterate(f, SW2, SB2, q0=4.0, c0=c, layers=2).column("c")[-1] for c in (0.5, 0.9)]
+    assert both == pytest.approx(one, rel=1e-12)
