@@ -570,6 +570,9 @@ class CurveStudy:
         L = mf.depth
         mf_cross = mf.crossover()
         d_star = math.sqrt(2 * mf.q_star * (1 - mf.c_star))
+        rmid, Dmf = correlation_slope(mf.r_grid, mf.correlation_integral(), slope_span(mf.r_grid))
+        peak = rmid[int(np.nanargmax(np.where(np.isfinite(Dmf), Dmf, -np.inf)))] / d_star
+        ratios = sorted(set(D_AT) | {float(peak)})           # the listed scales and the mean-field peak of D
         rows = []
         for width, ens in self.ensembles.items():
             for name in ENSEMBLES:
@@ -605,7 +608,7 @@ class CurveStudy:
                 rmid, D = correlation_slope(mf.r_grid, st.C, slope_span(mf.r_grid))
                 dm, dse = mean_stderr(D)
                 row["D"] = {"r": rmid.tolist(), "mean": _clean(dm), "stderr": _clean(dse)}
-                row["D_at"] = self._d_summary(rmid, D, d_star)
+                row["D_at"] = self._d_summary(rmid, D, d_star, ratios)
                 row["notes"] = list(st.notes)
                 rows.append(row)
         theory = {"q_star": mf.q_star, "chi_1": mf.chi_1, "chi_par": mf.chi_par, "c_star": mf.c_star,
@@ -614,7 +617,7 @@ class CurveStudy:
                   "log_stretch": mf.log_stretch(), "d_star": d_star}
         rmid, Dmf = correlation_slope(mf.r_grid, mf.correlation_integral(), slope_span(mf.r_grid))
         theory["D_infinite_width"] = {"r": rmid.tolist(), "D": _clean(Dmf)}
-        theory["D_at"] = self._d_summary(rmid, Dmf[None, :], d_star)
+        theory["D_at"] = self._d_summary(rmid, Dmf[None, :], d_star, ratios)
         return _jsonable({"settings": dict(self.settings), "theory": theory, "rows": rows, "notes": list(self.notes)})
 
     @staticmethod
@@ -637,11 +640,11 @@ class CurveStudy:
         return dict(out, mean=float(m), stderr=float(se), mean_field_fit=fit)
 
     @staticmethod
-    def _d_summary(rmid, D, d_star):
-        """D (mean and standard error over networks) at the grid points nearest ``r / d* = D_AT``."""
+    def _d_summary(rmid, D, d_star, ratios):
+        """D (mean and standard error over networks) at the grid points nearest ``r / d* = ratios``."""
         dm, dse = mean_stderr(D)
         out, seen = [], set()
-        for ratio in D_AT:
+        for ratio in ratios:
             j = int(np.argmin(np.abs(np.log(rmid / (ratio * d_star)))))
             if j not in seen:
                 seen.add(j)
