@@ -285,7 +285,17 @@ def _figures(study, summary, folder) -> list:
     colors = {w: f"C{i}" for i, w in enumerate(widths)}
     paths = []
     # autocorrelation at layer L
-    fig, ax = plt.subplots(figsize=(7.0, 4.4), dpi=110)
+    fig, (ax, by_layer) = plt.subplots(1, 2, figsize=(12.0, 4.4), dpi=110)
+    w = widths[-1]
+    for i, l in enumerate(sorted({max(1, L // 4), max(1, L // 2), max(1, 3 * L // 4), L})):
+        m, e = mean_stderr(study.ensembles[w]["network"].autocorr[:, l])
+        by_layer.plot(angles, mf.c_layers[l, mf.lags], "-", color=f"C{i}", lw=1.2)
+        _errorbar(by_layer, angles, m, e, color=f"C{i}", marker="o", ls="none", label=f"layer {l}")
+    by_layer.set_xscale("log")
+    by_layer.set_xlabel(r"angle between the inputs $\Delta\theta$ (rad)")
+    by_layer.set_ylabel("correlation")
+    by_layer.legend(fontsize=7)
+    by_layer.set_title(f"network, n = {w}, by layer (lines: mean field)")
     ax.plot(angles, mf.c_layers[L, mf.lags], "k-", lw=1.6, label="mean field")
     for w in widths:
         for name, marker in (("network", "o"), ("gp_mean_field", "x"), ("gp_corrected", "^")):
