@@ -87,6 +87,15 @@ def test_mean_field_gp_reproduces_its_kernel(tanh):
     qm, qse = mean_stderr(st.q[:, 0])
     assert abs(qm - mf.q_star) <= 4 * qse
     assert not st.notes
+    # the corrected ensemble reproduces K + G1/n (a kernel that differs from the mean field by more than its errors)
+    from neurodyn.numerics.curve import kernel_correction
+    n = 20
+    kernel = mf.kernel() + kernel_correction(f, mf) / n
+    st = sample_gp(kernel, mf, width=n, networks=60, seed=9)
+    m, se = mean_stderr(st.autocorr[:, -1])
+    target = kernel[mf.lags] / kernel[0]
+    assert np.all(np.abs(m - target) <= 4 * se)
+    assert np.max(np.abs(m - mf.c_layers[-1, mf.lags]) / se) > 6      # and not the mean-field kernel
 
 
 def test_local_slope_smooth_and_rough_curves(tanh):
