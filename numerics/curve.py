@@ -463,7 +463,8 @@ def _check_memory(width, points, memory_limit):
     if need > memory_limit:
         raise ParameterError(
             f"this run needs about {need / 1024**2:.0f} MiB (width {width}, {points} points), above the limit of "
-            f"{memory_limit / 1024**2:.0f} MiB; use a smaller width or fewer points, or raise the limit (--memory-mib)")
+            f"{memory_limit / 1024**2:.0f} MiB; use a smaller width or fewer points, or raise the limit "
+            "(--memory-mib)")
 
 
 def simulate_curve(activation, mf: MeanField, *, width: int, networks: int, seed=0) -> EnsembleStats:
