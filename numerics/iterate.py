@@ -66,7 +66,7 @@ def check_state(q0, c0, dim, layers, every=1):
         raise ParameterError(f"layers must be an integer >= 1, got {layers!r}")
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
         raise ParameterError(f"every must be an integer >= 1, got {every!r}")
-    for name, value, ok, need in (("q0", q0, lambda v: v > 0, "> 0"), ("c0", c0, lambda v: -1 <= v <= 1,
+    for name, value, ok, need in (("q0", q0, lambda v: v > 0, "> 0"), ("c0", c0, lambda v: (-1 <= v) & (v <= 1),
                                                                        "in [-1, 1]")):
         if value is None:
             if name == "q0":

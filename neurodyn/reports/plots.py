@@ -20,7 +20,7 @@ import numpy as np
 
 from .files import atomic_write
 
-__all__ = ["plot_phase_diagram", "plot_map", "plot_trajectory", "label_position", "regions"]
+__all__ = ["plot_phase_diagram", "plot_map", "plot_trajectory", "label_position", "regions", "pyplot", "save_figure"]
 
 #: Side of the subsampled grid on which labels are placed (cost grows as its fourth power).
 _LABEL_GRID = 48
@@ -195,3 +195,8 @@ def plot_trajectory(path, traj, title: str):
         ax.axis("off")
     fig.suptitle(title)
     return _save(plt, fig, path)
+
+
+#: The matplotlib import and the save-and-close step, for the other report modules (reports/curve_report.py).
+pyplot = _pyplot
+save_figure = _save
