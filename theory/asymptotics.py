@@ -55,7 +55,7 @@ from .symbols import c, layer, q, q_star, sigma_b2, sigma_w2, x
 
 __all__ = ["Expansion", "AlgebraicLaw", "DrivenLaw", "q_map_at_zero", "q_map_at", "c_map_at_one",
            "series_at", "one_sided_gaussian_series", "algebraic_law", "driven_law", "driver_terms",
-           "distance", "SERIES_SECONDS", "DEFAULT_ORDER"]
+           "distance", "geometry_driver", "ntk_driver", "flip", "SERIES_SECONDS", "DEFAULT_ORDER"]
 
 #: The distance to the marginal fixed point (``y >= 0``) and its square root (Puiseux variable).
 distance = sympy.Symbol("y", positive=True)
@@ -491,3 +491,63 @@ def driven_law(gamma, s0, s1=0, tau=None) -> DrivenLaw:
         return DrivenLaw("algebraic", tau - 1, sympy.simplify(s1 / (1 + gamma - tau)), True,
                          f"the decaying source s_1 l^(-{tau}) accumulates: s_1 l^(1-tau)/(1 + gamma - tau)")
     return homogeneous
+
+
+def _series_dict(expr, order) -> dict:
+    """``{power: coefficient}`` of ``expr`` (a function of ``y``) at ``y = 0``, powers below ``order``."""
+    order2 = int(2 * order)
+    ser = sympy.series(expr.subs(distance, _t**2), _t, 0, order2).removeO()
+    return {sympy.Rational(k, 2): v for k, v in _collect_t(ser, order2).items()}
+
+
+def geometry_driver(activation: Activation, name: str, dim, order=2, seconds=SERIES_SECONDS) -> tuple:
+    """``(g(y) - 1, s(y))`` as ``{power: coefficient}`` for the geometry map ``name`` at ``q* = 0``.
+
+    The map is ``z' = g(q) z + s(q)`` (:data:`neurodyn.theory.geometry.RECURSIONS`) with
+    ``chi_1(q)``, ``chi_2(q)`` expanded at ``q = 0`` like the q-map (:func:`q_map_at_zero`,
+    whose ``sigma_w2`` they are taken at), ``y = q``.
+
+    >>> from neurodyn.theory import catalog
+    >>> geometry_driver(catalog.get("tanh"), "metric", 1)
+    ({1: -2, 2: 7}, {})
+    >>> geometry_driver(catalog.get("tanh"), "Hsq", 2)
+    ({1: 2, 2: -3}, {1: 32, 2: -128})
+    """
+    from .geometry import RECURSIONS
+    from .symbols import chi1, chi2, m
+
+    rec = RECURSIONS[name]
+    sw2 = q_map_at_zero(activation, order).sigma_w2
+    series = {}
+    with time_limit(seconds, f"the series of the {name} map at q = 0"):
+        for symbol, integrand in ((chi1, lambda phi: sympy.diff(phi, x) ** 2),
+                                  (chi2, lambda phi: sympy.diff(phi, x, 2) ** 2)):
+            if not rec.expr.has(symbol):
+                continue
+            if symbol == chi2 and not activation.is_continuous(1):
+                raise NotDefinedError(f"chi_2 is not defined for {activation.name}: phi' jumps at a kink")
+            terms = one_sided_gaussian_series(activation, integrand, order, seconds)
+            series[symbol] = sw2 * sum(k * distance**p for p, k in terms.items())
+        g_expr = sympy.diff(rec.expr, rec.state).xreplace(series).subs(m, dim)
+        s_expr = rec.expr.subs(rec.state, 0).xreplace(series).subs(m, dim)
+        g = _series_dict(g_expr - 1, order + 1)
+        s = _series_dict(s_expr, order + 1) if s_expr != 0 else {}
+    return g, s
+
+
+def ntk_driver(expansion: Expansion, q_value) -> tuple:
+    """``(g - 1, s)`` of the NTK map driven by the c-map's expansion (``y = 1 - c``) at length ``q_value``.
+
+    ``Theta' = q* C(c) + chi_c(c) Theta`` with ``chi_c = dC/dc = dy'/dy`` (Price's theorem):
+    ``g(y) = 1 + sum_k k c_k y^(k-1)``, ``s(y) = q* (1 - y - sum_k c_k y^k)``, from the expansion itself.
+
+    >>> from neurodyn.theory import catalog
+    >>> from neurodyn.theory.symbols import q_star
+    >>> ntk_driver(q_map_at_zero(catalog.get("sin")), q_star)
+    ({1: -2, 2: 2}, {0: q_star, 1: -q_star, 2: q_star, 3: -2*q_star/3})
+    """
+    g = {p - 1: p * k for p, k in expansion.terms}
+    s = {sympy.S.Zero: q_value, sympy.S.One: -q_value}
+    for p, k in expansion.terms:
+        s[p] = s.get(p, 0) - q_value * k
+    return g, s
