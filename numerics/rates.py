@@ -14,7 +14,7 @@ r"""Slow divergence rates: the algebraic laws at marginal fixed points, evaluate
 The law's exponent and constant come from :mod:`neurodyn.theory.asymptotics`
 (exact where the expansion's coefficients are closed), evaluated at ``dps`` digits;
 the confirmation iterates the exact maps deep and extrapolates the constant
-(:func:`deep_values`, :func:`extrapolate`).
+(:func:`neurodyn.numerics.deep.iterate_marginal`, :func:`neurodyn.numerics.deep.extrapolate`).
 
 >>> from neurodyn.theory import catalog, derive
 >>> from neurodyn.numerics import compile_laws
@@ -45,21 +45,25 @@ from neurodyn.theory.symbols import q_star, sigma_b2, sigma_w2
 
 from .compile import CompiledLaws, check_dps, check_variances, to_mpf
 from .criticality import critical_point
+from .deep import Driven, extrapolate, iterate_marginal
 from .fixedpoint import fixed_point
 from .quadrature import GUARD_DIGITS, IntegrandBundle, expect_mp
 from .results import Estimate, ParameterError
 from .solve import depth_scale
 
-__all__ = ["rate", "Rate", "QUANTITIES", "deep_values", "extrapolate", "CONFIRM_SECONDS", "MAX_DEPTH"]
+__all__ = ["rate", "Rate", "QUANTITIES", "DEFAULT_DEPTH", "SERIES_ORDER"]
 
 #: The quantities :func:`rate` follows.
 QUANTITIES = ("q", "c", "d", "metric", "Hsq", "trHsq", "Rbar", "ntk")
 _GEOMETRY = {"metric": "metric_map", "Hsq": "Hsq_map", "trHsq": "trHsq_map", "Rbar": "Rbar_map"}
 _STATE_VAR = {"metric": "g", "Hsq": "Hsq", "trHsq": "trHsq", "Rbar": "Rbar"}
-#: Time spent on the confirming deep iteration (seconds, estimated from the first layers).
-CONFIRM_SECONDS = 8.0
-#: Deepest confirmation.
-MAX_DEPTH = 10**6
+#: Depth of the confirming deep iteration.
+DEFAULT_DEPTH = 10**6
+#: Order of the expansions handed to the deep iteration (the series must be exact to working precision
+#: where it takes over from the exact map).
+SERIES_ORDER = 16
+#: Order of the Puiseux expansions (kinks) handed to the deep iteration.
+PUISEUX_ORDER = 12
 
 
 @dataclass
@@ -223,90 +227,54 @@ def _exact_text(expr) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------
-# the deep iteration and the extrapolation (one function each: the engine behind them may change)
+# the confirmation: deep iteration of the exact maps (numerics.deep) and extrapolation
 # ----------------------------------------------------------------------------------------
-def deep_values(step, x0, checkpoints, dps: int):
-    """``x_l`` at each layer of ``checkpoints`` (increasing) for ``x_{l+1} = step(x_l)``, ``x_0 = x0``.
+@dataclass
+class _Deep:
+    """What the deep iteration needs: the exact map ``F`` of the marginal variable ``x`` (fixed point
+    ``fixed``, ``side`` +1 above / -1 below), its series in ``y = |x - fixed|`` (numbers), the start,
+    an optional driven quantity (``numerics.deep.Driven``), and how the followed value is read:
+    ``column`` (``y`` or the driven name) times ``scale``."""
 
-    Plain layer-by-layer mpmath iteration at ``dps + GUARD_DIGITS`` digits; ``x``
-    may be a tuple (a driven state). Returns ``{l: x_l}``.
-    """
-    out = {}
-    wanted = sorted(set(checkpoints))
+    F: object
+    x0: object
+    fixed: object
+    side: int
+    series: list
+    driven: dict | None = None
+    column: str = "y"
+    scale: object = 1
+
+
+def _confirm(spec: _Deep, exponent, dps: int, depth: int | None, expected: Estimate | None) -> dict:
+    """Iterate ``spec`` to ``depth`` layers, extrapolate the constant of ``l^exponent * value_l`` and
+    compare with the derived one: the ``confirmation`` record."""
+    depth = depth or DEFAULT_DEPTH
+    start = time.perf_counter()
+    run = iterate_marginal(spec.F, spec.x0, depth, dps=dps, fixed_point=spec.fixed, side=spec.side,
+                           series=spec.series, driven=spec.driven)
+    ls, vals = run.column(spec.column)
     with mpmath.workdps(dps + GUARD_DIGITS):
-        xv = x0
-        l = 0
-        for target in wanted:
-            while l < target:
-                xv = step(xv)
-                l += 1
-            out[target] = xv
+        scale = to_mpf(spec.scale)
+        vals = [v * scale for v in vals]
+        fit = extrapolate(ls, vals, exponent, form="log", exact=None if expected is None else expected.value,
+                          dps=dps)
+    out = {"depth": depth, "extrapolated": fit.estimate().to_json(),
+           "digits": None if fit.digits is None else (dps if fit.digits == float("inf") else int(fit.digits)),
+           "seconds": round(time.perf_counter() - start, 2),
+           "switch": run.switch.describe() if run.switch is not None else None,
+           "engine": "numerics.deep.iterate_marginal + extrapolate"}
     return out
 
 
-def _basis(known_log: bool):
-    """Functions of ``l`` for the corrections of ``x_l l^exponent`` (after a known ``ln l/l`` term)."""
-    funcs = [lambda l: 1 / l]
-    if not known_log:
-        funcs.insert(0, lambda l: mpmath.log(l) / l)
-    funcs += [lambda l: mpmath.log(l) ** 2 / l**2, lambda l: mpmath.log(l) / l**2, lambda l: 1 / l**2,
-              lambda l: mpmath.log(l) ** 3 / l**3, lambda l: mpmath.log(l) ** 2 / l**3]
-    return funcs
-
-
-def extrapolate(samples: dict, exponent, known=None):
-    """The constant ``K`` of ``x_l = K l^(-exponent) + ...`` from ``{l: x_l}``: least squares in the
-    corrections ``ln^j(l)/l^k`` (``known``: the universal ``coefficient * ln(l) l^(-exponent-1)``
-    term, subtracted first). Returns ``(K, error)``: two fits with different numbers of corrections
-    and different depth windows; ``error`` is their largest difference."""
-    ls = sorted(samples)
-    w = {}
-    for l in ls:
-        lm = mpmath.mpf(l)
-        v = samples[l] * lm ** exponent
-        if known is not None:
-            v -= known * mpmath.log(lm) / lm
-        w[l] = v
-    funcs = _basis(known is not None)
-    fits = []
-    for n_corr, window in ((len(funcs), ls), (len(funcs) - 1, ls), (len(funcs) - 2, ls[len(ls) // 4:]),
-                           (len(funcs), ls[len(ls) // 4:])):
-        use = funcs[:n_corr]
-        if len(window) < n_corr + 2:
-            continue
-        A = mpmath.matrix([[1] + [fn(mpmath.mpf(l)) for fn in use] for l in window])
-        b = mpmath.matrix([w[l] for l in window])
-        sol, _ = mpmath.qr_solve(A, b)
-        fits.append(sol[0])
-    best = fits[0]
-    return best, max(abs(f_ - best) for f_ in fits[1:]) if len(fits) > 1 else abs(best)
-
-
-def _confirm(step, x0, extract, exponent, known, dps, depth, expected=None) -> dict:
-    """Iterate, extrapolate, compare with the derived constant: the ``confirmation`` record."""
-    with mpmath.workdps(dps + GUARD_DIGITS):
-        if depth is None:                         # as deep as CONFIRM_SECONDS allow (timed on 20 layers)
-            start = time.perf_counter()
-            x_ = x0
-            for _ in range(20):
-                x_ = step(x_)
-            per_layer = (time.perf_counter() - start) / 20
-            depth = int(min(MAX_DEPTH, max(200, CONFIRM_SECONDS / max(per_layer, 1e-7))))
-            unit = 10 ** (len(str(depth)) - 1)
-            depth = depth // unit * unit                 # one significant digit
-        points = sorted({max(10, int(depth * 2 ** (-k / 2))) for k in range(0, 24)})
-        points = [p for p in points if p >= max(10, depth // 2000)]
-        t0 = time.perf_counter()
-        vals = deep_values(step, x0, points, dps)
-        seconds = time.perf_counter() - t0
-        samples = {l: extract(v) for l, v in vals.items()}
-        K, err = extrapolate(samples, exponent, known)
-    out = {"depth": depth, "seconds": round(seconds, 2), "engine": "plain mpmath iteration (numerics.rates.deep_values)",
-           "extrapolated": Estimate(K, err, dps).to_json(), "digits": None}
-    if expected is not None:
-        with mpmath.workdps(dps + GUARD_DIGITS):
-            gap = abs(K - expected.value)
-            out["digits"] = int(mpmath.floor(-mpmath.log10(gap / abs(expected.value)))) if gap > 0 else dps
+def _numbers(terms, values, dps) -> list:
+    """Series terms ``(power, SymPy coefficient)`` as ``(power, number)`` at ``values``."""
+    out = []
+    for p, k in terms:
+        k = sympy.sympify(k)
+        if k.free_symbols or k.atoms(UnevaluatedExpectation):
+            k = _numeric(k, values, dps + GUARD_DIGITS).value
+        out.append((p, k))
     return out
 
 
@@ -487,7 +455,8 @@ class _Context:
             out.confirmation = conf
             if not dl.universal and conf.get("extrapolated") is not None:
                 ext = conf["extrapolated"]
-                out.constant = Estimate(mpmath.mpf(ext["value"]), mpmath.mpf(ext["error"]), self.dps)
+                with mpmath.workdps(self.dps + GUARD_DIGITS):
+                    out.constant = Estimate(mpmath.mpf(ext["value"]), mpmath.mpf(ext["error"]), self.dps)
                 out.notes.append("the constant is not universal: it is the deep iteration's extrapolation for "
                                  "the stated start")
         return out
@@ -509,8 +478,9 @@ class _Context:
         zero = Estimate(mpmath.mpf(0), mpmath.mpf(0), dps)
         if self.quantity == "q":
             def confirm(constant, nxt):
-                known = None if nxt is None or law.next_form != "log" else nxt.value
-                return _confirm(qmap, to_mpf(_exact(q0)), lambda v: v, law.exponent, known, dps, self.depth, constant)
+                series = q_map_at_zero(self.act, order=SERIES_ORDER).terms
+                return _confirm(_Deep(qmap, _exact(q0), 0, 1, list(series)), law.exponent, dps, self.depth,
+                                constant)
             return self._algebraic(point, law, {}, zero, expansion=e, confirm=confirm)
         if self.quantity in _GEOMETRY:
             law_name = _GEOMETRY[self.quantity]
@@ -527,10 +497,13 @@ class _Context:
             start = initial_state(_exact(q0), self.dim)[self.quantity]
 
             def confirm(constant):
-                step = _driven_step(qmap, zmap)
-                with mpmath.workdps(dps + GUARD_DIGITS):
-                    x0 = (to_mpf(_exact(q0)), to_mpf(start))
-                return _confirm(step, x0, lambda v: v[1], dl.exponent, None, dps, self.depth, constant)
+                series = q_map_at_zero(self.act, order=SERIES_ORDER).terms
+                g_hi, s_hi = geometry_driver(self.act, self.quantity, self.dim, order=SERIES_ORDER)
+                driven = Driven(start, lambda qv: zmap(qv, 1) - zmap(qv, 0),
+                                (lambda qv: zmap(qv, 0)) if s_hi else None,
+                                [(0, 1)] + sorted(g_hi.items()), sorted(s_hi.items()) or None)
+                return _confirm(_Deep(qmap, _exact(q0), 0, 1, list(series), {"z": driven}, "z"), dl.exponent,
+                                dps, self.depth, constant)
             limit = zero if dl.exponent is not None and dl.exponent > 0 else None
             if self.quantity == "Rbar" and self.dim == 1:
                 return self.result(point, "converged", limit=zero, law="Rbar = 0 for a curve (dim 1)")
@@ -567,16 +540,14 @@ class _Context:
         e = c_map_at_one(self.act, self.f.laws["c_map"], point=point_values)
         law = algebraic_law(e)
         cmap = _mp_map(self.f, "c_map", {"sigma_w2": sw2, "sigma_b2": 0, "q_star": q0x}, ("c",), dps)
-        c0x = to_mpf(_exact(c0))
+        c0x = _exact(c0)
         if self.quantity in ("c", "d"):
             scale = 1 if self.quantity == "c" else 2 * q0x
 
             def confirm(constant, nxt):
-                known = None if nxt is None or law.next_form != "log" else nxt.value
-                if self.quantity == "c":
-                    return _confirm(cmap, c0x, lambda v: 1 - v, law.exponent, known, dps, self.depth, constant)
-                return _confirm(cmap, c0x, lambda v: 2 * to_mpf(q0x) * (1 - v), law.exponent, known, dps,
-                                self.depth, constant)
+                series = c_map_at_one(self.act, self.f.laws["c_map"], order=PUISEUX_ORDER, point=point_values).terms
+                return _confirm(_Deep(cmap, c0x, 1, -1, list(series), scale=scale), law.exponent, dps, self.depth,
+                                constant)
             limit = Estimate(mpmath.mpf(1 if self.quantity == "c" else 0), mpmath.mpf(0), dps)
             return self._algebraic(point, law, {}, limit, scale=scale, expansion=e, confirm=confirm)
         # ntk
@@ -587,10 +558,12 @@ class _Context:
         chic = _mp_map(self.f, "chi_c", {"sigma_w2": sw2, "sigma_b2": 0, "q_star": q0x}, ("c",), dps)
 
         def confirm(constant):
-            with mpmath.workdps(dps + GUARD_DIGITS):
-                x0 = (c0x, c0x * to_mpf(q0x))
-            return _confirm(_ntk_step(cmap, chic, q0x), x0, lambda v: v[1], dl.exponent, None, dps, self.depth,
-                            constant)
+            e_hi = c_map_at_one(self.act, self.f.laws["c_map"], order=PUISEUX_ORDER, point=point_values)
+            g_hi, s_hi = ntk_driver(e_hi, q0x)
+            driven = Driven(c0x * q0x, chic, lambda cv: to_mpf(q0x) * cmap(cv), [(0, 1)] + sorted(g_hi.items()),
+                            sorted(s_hi.items()))
+            return _confirm(_Deep(cmap, c0x, 1, -1, list(e_hi.terms), {"ntk": driven}, "ntk"), dl.exponent, dps,
+                            self.depth, constant)
         return self._driven(point, dl, expansion=e, confirm=confirm)
 
     def critical_line(self) -> Rate:
@@ -645,20 +618,18 @@ class _Context:
     def _c_confirm(self, law, values):
         f, dps = self.f, self.dps
         if not f.laws["c_map"].closed:
-            return lambda constant, nxt: {"depth": 0, "extrapolated": None, "digits": None,
-                                          "note": "the c-map is a 2-D quadrature here: too slow for the plain "
-                                                  "layer-by-layer loop"}
+            return lambda constant, nxt: {"depth": None, "extrapolated": None, "digits": None,
+                                          "note": "not run: the c-map is a 2-D quadrature here (about a second "
+                                                  "a layer), and the series takes over only near c = 1"}
         fixed = {"sigma_w2": values[sigma_w2], "sigma_b2": values[sigma_b2], "q_star": values[q_star]}
         cmap = _mp_map(f, "c_map", fixed, ("c",), dps)
-        c0x = to_mpf(_exact(self.c0))
-        scale = 1 if self.quantity == "c" else None
+        c0x = _exact(self.c0)
+        scale = 1 if self.quantity == "c" else 2 * values[q_star].value
 
         def confirm(constant, nxt):
-            known = None if nxt is None or law.next_form != "log" else nxt.value
-            if scale == 1:
-                return _confirm(cmap, c0x, lambda v: 1 - v, law.exponent, known, dps, self.depth, constant)
-            qv = values[q_star].value
-            return _confirm(cmap, c0x, lambda v: 2 * qv * (1 - v), law.exponent, known, dps, self.depth, constant)
+            e_hi = c_map_at_one(self.act, f.laws["c_map"], order=SERIES_ORDER)
+            series = _numbers(e_hi.terms, values, dps)
+            return _confirm(_Deep(cmap, c0x, 1, -1, series, scale=scale), law.exponent, dps, self.depth, constant)
         return confirm
 
     # ------------------------------------------------------------------------------
@@ -755,23 +726,3 @@ _TEX = {"Hsq": r"\lvert H\rvert^{2}", "trHsq": r"\lvert \operatorname{tr} H\rver
 
 def _txt(expr) -> str:
     return str(expr).replace("**", "^")
-
-
-def _driven_step(qmap, zmap):
-    def step(state):
-        qv, zv = state
-        return qmap(qv), zmap(qv, zv)
-    return step
-
-
-def _ntk_step(cmap, chic, q_value):
-    qv = None
-
-    def step(state):
-        nonlocal qv
-        if qv is None:
-            qv = to_mpf(q_value)
-        cv, theta = state
-        c_new = cmap(cv)
-        return c_new, qv * c_new + chic(cv) * theta
-    return step
