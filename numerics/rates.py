@@ -64,6 +64,8 @@ DEFAULT_DEPTH = 10**6
 SERIES_ORDER = 16
 #: Order of the Puiseux expansions (kinks) handed to the deep iteration.
 PUISEUX_ORDER = 12
+#: Order of the expansion when the exact map is a 2-D quadrature (each coefficient is a quadrature too).
+SERIES_ORDER_QUADRATURE = 12
 
 
 @dataclass
@@ -244,6 +246,7 @@ class _Deep:
     driven: dict | None = None
     column: str = "y"
     scale: object = 1
+    offset: int = 0          # a start deep in the approach: layer l of the run is layer l + offset of the law
 
 
 def _confirm(spec: _Deep, exponent, dps: int, depth: int | None, expected: Estimate | None) -> dict:
@@ -254,6 +257,7 @@ def _confirm(spec: _Deep, exponent, dps: int, depth: int | None, expected: Estim
     run = iterate_marginal(spec.F, spec.x0, depth, dps=dps, fixed_point=spec.fixed, side=spec.side,
                            series=spec.series, driven=spec.driven)
     ls, vals = run.column(spec.column)
+    ls = [l + spec.offset for l in ls]
     with mpmath.workdps(dps + GUARD_DIGITS):
         scale = to_mpf(spec.scale)
         vals = [v * scale for v in vals]
@@ -416,7 +420,7 @@ class _Context:
             nxt = _numeric(nxt_expr, values, self.dps)
             nxt_exact = _exact_text(nxt_expr)
         text = str(law) if scale == 1 else f"{self.quantity}_l ~ ({_txt(scale)}) * [{str(law).split('~ ')[1]}]"
-        out = self.result(point, "algebraic", limit=limit, side=law.side, exponent=law.exponent, constant=constant,
+        out = self.result(point, "algebraic", limit=limit, side="above" if self.quantity == "d" else law.side, exponent=law.exponent, constant=constant,
                           exact_constant=_exact_text(const_expr), constant_latex=expr_latex(const_expr),
                           universal=True, next_form=law.next_form, next_power=law.next_power,
                           next_coefficient=nxt, next_exact=nxt_exact, law=text,
@@ -613,23 +617,51 @@ class _Context:
             return self.undefined(point, f"ntk_map is not defined: {self.f.laws['ntk_map'].note}")
         g, s = ntk_driver(e, q_star)
         dl = driven_law(*driver_terms(e, g, s))
-        return self._driven(point, dl, values=values, expansion=e)
+        return self._driven(point, dl, values=values, expansion=e,
+                            confirm=self._c_confirm(law, values) if self.q0 is None else None)
 
     def _c_confirm(self, law, values):
+        """The confirmation of c, d or ntk on the critical line: the exact c-map (closed form, or 2-D
+        quadrature), its Price expansion in numbers; a 2-D quadrature map is started near ``c = 1``
+        (the constant is universal), where a few exact steps confirm the series."""
         f, dps = self.f, self.dps
-        if not f.laws["c_map"].closed:
-            return lambda constant, nxt: {"depth": None, "extrapolated": None, "digits": None,
-                                          "note": "not run: the c-map is a 2-D quadrature here (about a second "
-                                                  "a layer), and the series takes over only near c = 1"}
+        closed = f.laws["c_map"].closed and (self.quantity != "ntk" or f.laws["chi_c"].closed)
         fixed = {"sigma_w2": values[sigma_w2], "sigma_b2": values[sigma_b2], "q_star": values[q_star]}
         cmap = _mp_map(f, "c_map", fixed, ("c",), dps)
-        c0x = _exact(self.c0)
-        scale = 1 if self.quantity == "c" else 2 * values[q_star].value
+        qv = values[q_star].value
+        scale = 2 * qv if self.quantity == "d" else 1
 
-        def confirm(constant, nxt):
-            e_hi = c_map_at_one(self.act, f.laws["c_map"], order=SERIES_ORDER)
+        def confirm(constant, nxt=None):
+            e_hi = c_map_at_one(self.act, f.laws["c_map"], order=SERIES_ORDER if closed else SERIES_ORDER_QUADRATURE)
             series = _numbers(e_hi.terms, values, dps)
-            return _confirm(_Deep(cmap, c0x, 1, -1, series, scale=scale), law.exponent, dps, self.depth, constant)
+            c0, note, offset = _exact(self.c0), None, 0
+            if not closed:                 # start where the series is exact to working precision
+                (p2, k2), (pk, kk) = series[0], series[-1]
+                with mpmath.workdps(dps + GUARD_DIGITS):
+                    y0 = (mpmath.mpf(10) ** (-(dps + 3)) * abs(k2 / kk)) ** (1 / (pk - p2)) / 2
+                    y0 = mpmath.mpf(mpmath.nstr(y0, 2))
+                c0 = 1 - parse_number(mpmath.nstr(y0, 2))
+                with mpmath.workdps(dps):            # the law's layer where y = y0: y0 = (A l0)^(-1/(p-1))
+                    offset = int(y0 ** (-(p2 - 1)) / ((p2 - 1) * abs(k2)))
+                note = (f"started at c0 = 1 - {mpmath.nstr(y0, 2)}, taken as layer {offset} of the law (the "
+                        f"constant is universal): the c-map is a "
+                        f"2-D quadrature here, seconds a layer, so only the few exact steps that confirm the "
+                        f"series are taken")
+            driven, column = None, "y"
+            if self.quantity == "ntk":
+                chic = _mp_map(f, "chi_c", fixed, ("c",), dps)
+                g_hi, s_hi = ntk_driver(e_hi, q_star)
+                z0 = _numeric(c0 * q_star, values, dps).value        # Theta_0 = c0 q0, q0 = q*
+                driven = {"ntk": Driven(z0, chic, lambda cv: qv * cmap(cv),
+                                        [(0, 1)] + _numbers(sorted(g_hi.items()), values, dps),
+                                        _numbers(sorted(s_hi.items()), values, dps))}
+                column = "ntk"
+            exponent = -1 if self.quantity == "ntk" else law.exponent
+            out = _confirm(_Deep(cmap, c0, 1, -1, series, driven, column, scale, offset), exponent, dps,
+                           self.depth, constant)
+            if note:
+                out["note"] = note
+            return out
         return confirm
 
     # ------------------------------------------------------------------------------
