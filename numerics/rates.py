@@ -410,8 +410,18 @@ class _Context:
         return self.exponential()
 
     # ------------------------------------------------------------------------------
+    def _attracting(self, law, values):
+        """ConvergenceError unless the leading coefficient ``a`` of ``y' = y - a y^p`` is > 0."""
+        a = _numeric(law.a, values, self.dps)
+        if not a.value - a.error > 0:
+            raise ConvergenceError(
+                f"the {law.quantity} map moves away from its marginal fixed point {law.variable.split(' - ')[0]} "
+                f"on the side it is approached from (y' = y - a y^{law.p} with a = {mpmath.nstr(a.value, 8)} <= 0): "
+                f"no algebraic approach")
+
     def _algebraic(self, point, law, values, limit, scale=1, expansion=None, note=None, confirm=None) -> Rate:
         """A Rate from an :class:`AlgebraicLaw` (times ``scale``), evaluated at ``values``."""
+        self._attracting(law, values)
         const_expr = sympy.simplify(law.constant * scale)
         constant = _numeric(const_expr, values, self.dps)
         nxt = nxt_exact = None
@@ -477,6 +487,7 @@ class _Context:
         q0 = self.q0 if self.q0 is not None else "1"
         self.q0 = q0
         law = algebraic_law(e)
+        self._attracting(law, {})
         dps = self.dps
         qmap = _mp_map(self.f, "q_map", {"sigma_w2": sw2_value, "sigma_b2": 0}, ("q",), dps)
         zero = Estimate(mpmath.mpf(0), mpmath.mpf(0), dps)

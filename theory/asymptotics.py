@@ -133,8 +133,11 @@ class Expansion:
     def latex(self) -> str:
         """``y' = y + ...`` in LaTeX."""
         y = distance
-        body = y + sum(k * _Power(y, p) for p, k in self.terms)
-        return "y' = " + expr_latex(body) + r" + O\bigl(" + expr_latex(_Power(y, self.order)) + r"\bigr)"
+        parts = ["y"]
+        for p, k in self.terms:
+            term = expr_latex(k * _Power(y, p))
+            parts.append(("- " + term[1:].lstrip()) if term.startswith("-") else "+ " + term)
+        return "y' = " + " ".join(parts) + r" + O\bigl(" + expr_latex(_Power(y, self.order)) + r"\bigr)"
 
 
 def _Power(y, p):

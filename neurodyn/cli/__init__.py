@@ -37,7 +37,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: The command modules, in the order ``neurodyn --help`` lists them.
 COMMANDS = ("listing", "derive", "fixed_point", "q_map", "c_map", "critical", "phase_diagram", "iterate",
-            "geometry", "latex", "document", "gallery", "cache")
+            "geometry", "rate", "latex", "document", "gallery", "cache")
 
 
 def _version() -> str:
