@@ -415,7 +415,7 @@ class _Context:
         a = _numeric(law.a, values, self.dps)
         if not a.value - a.error > 0:
             raise ConvergenceError(
-                f"the {law.quantity} map moves away from its marginal fixed point {law.variable.split(' - ')[0]} "
+                f"the {law.quantity} map moves away from its marginal fixed point "
                 f"on the side it is approached from (y' = y - a y^{law.p} with a = {mpmath.nstr(a.value, 8)} <= 0): "
                 f"no algebraic approach")
 
