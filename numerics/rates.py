@@ -42,6 +42,7 @@ from neurodyn.theory.symbols import c as c_symbol
 from neurodyn.theory.symbols import m as m_symbol
 from neurodyn.theory.symbols import q as q_symbol
 from neurodyn.theory.symbols import q_star, sigma_b2, sigma_w2
+from neurodyn.theory.tactics import tidy
 
 from .compile import CompiledLaws, check_dps, check_variances, to_mpf
 from .criticality import critical_point
@@ -422,11 +423,11 @@ class _Context:
     def _algebraic(self, point, law, values, limit, scale=1, expansion=None, note=None, confirm=None) -> Rate:
         """A Rate from an :class:`AlgebraicLaw` (times ``scale``), evaluated at ``values``."""
         self._attracting(law, values)
-        const_expr = sympy.simplify(law.constant * scale)
+        const_expr = tidy(sympy.sympify(law.constant * scale))
         constant = _numeric(const_expr, values, self.dps)
         nxt = nxt_exact = None
         if law.next_form is not None:
-            nxt_expr = sympy.simplify(law.next_coefficient * scale)
+            nxt_expr = tidy(sympy.sympify(law.next_coefficient * scale))
             nxt = _numeric(nxt_expr, values, self.dps)
             nxt_exact = _exact_text(nxt_expr)
         text = str(law) if scale == 1 else f"{self.quantity}_l ~ ({_txt(scale)}) * [{str(law).split('~ ')[1]}]"

@@ -52,6 +52,7 @@ from .errors import NotDefinedError
 from .expectation import GaussianExpectation
 from .latex import expr_latex
 from .symbols import c, layer, q, q_star, sigma_b2, sigma_w2, x
+from .tactics import tidy
 
 __all__ = ["Expansion", "AlgebraicLaw", "DrivenLaw", "q_map_at_zero", "q_map_at", "c_map_at_one",
            "series_at", "one_sided_gaussian_series", "algebraic_law", "driven_law", "driver_terms",
@@ -64,6 +65,11 @@ _t = sympy.Symbol("t", positive=True)
 SERIES_SECONDS = 20.0
 #: Default order: terms up to and including ``y^DEFAULT_ORDER``.
 DEFAULT_ORDER = 3
+
+
+def _tidy(expr):
+    """:func:`neurodyn.theory.tactics.tidy` of anything SymPy reads (bounded; expectations left alone)."""
+    return tidy(sympy.sympify(expr))
 
 
 def _text(expr) -> str:
@@ -321,8 +327,8 @@ def q_map_at_zero(activation: Activation, order=DEFAULT_ORDER) -> Expansion:
     linear = series.get(sympy.S.One, sympy.S.Zero)
     if not (linear.is_positive):
         raise NotDefinedError(f"phi'(0) = 0 for {activation.name}: no sigma_w2 makes q* = 0 marginal")
-    sw2 = sympy.simplify(1 / linear)
-    terms = tuple((p, sympy.simplify(sw2 * k)) for p, k in sorted(series.items()) if p > 1)
+    sw2 = _tidy(1 / linear)
+    terms = tuple((p, _tidy(sw2 * k)) for p, k in sorted(series.items()) if p > 1)
     return Expansion("q", sympy.S.Zero, "above", terms, sympy.Rational(int(2 * order) + 1, 2),
                      "one-sided Taylor series of phi^2 at 0 under the Gaussian (heat equation)", sw2,
                      {"sigma_w2": sw2, "sigma_b2": sympy.S.Zero})
@@ -408,19 +414,19 @@ def algebraic_law(expansion: Expansion) -> AlgebraicLaw:
     """
     p, a = expansion.leading()
     one = sympy.S.One
-    A = sympy.simplify((p - 1) * a)
+    A = _tidy((p - 1) * a)
     exponent = one / (p - 1)
-    constant = sympy.simplify(A ** (-exponent))
+    constant = _tidy(A ** (-exponent))
     between = [(r, k) for r, k in expansion.terms[1:] if p < r < 2 * p - 1]
     if between:
         r, b_r = between[0]
         s = (r - p) / (p - 1)
-        coeff = sympy.simplify(constant * b_r * A ** (-s - 1) / (1 - s))
+        coeff = _tidy(constant * b_r * A ** (-s - 1) / (1 - s))
         form, power = "power", exponent + s
     else:
         b = expansion.coefficient(2 * p - 1)
         B = p * (p - 1) * a**2 / 2 - (p - 1) * b
-        coeff = sympy.simplify(-B / ((p - 1) * A**2) * constant)
+        coeff = _tidy(-B / ((p - 1) * A**2) * constant)
         form, power = ("log", exponent + 1) if coeff != 0 else (None, None)
         if form is None:
             coeff = None
@@ -451,13 +457,13 @@ def driver_terms(expansion: Expansion, g_minus_one: dict, source: dict) -> tuple
         if low < p - 1:
             raise NotDefinedError("the map's coefficient approaches 1 more slowly than 1/l: not a power law")
         if low == p - 1:
-            gamma = sympy.simplify(-g_terms[low] / A)
+            gamma = _tidy(-g_terms[low] / A)
     s_terms = {sympy.Rational(k): v for k, v in source.items() if v != 0}
     s0 = s_terms.pop(sympy.S.Zero, sympy.S.Zero)
     if s_terms:
         low = min(s_terms)
         tau = low / (p - 1)
-        s1 = sympy.simplify(s_terms[low] * A ** (-tau))
+        s1 = _tidy(s_terms[low] * A ** (-tau))
     else:
         s1, tau = sympy.S.Zero, None
     return gamma, s0, s1, tau
@@ -488,10 +494,10 @@ def driven_law(gamma, s0, s1=0, tau=None) -> DrivenLaw:
                 return DrivenLaw("algebraic", sympy.S.NegativeOne, None, False,
                                  "gamma = -1: z_l ~ l ln l (not a pure power)")
             return homogeneous
-        return DrivenLaw("algebraic", sympy.S.NegativeOne, sympy.simplify(s0 / (1 + gamma)), True,
+        return DrivenLaw("algebraic", sympy.S.NegativeOne, _tidy(s0 / (1 + gamma)), True,
                          f"the source s_0 = {_text(s0)} accumulates: s_0 l/(1 + gamma), gamma = {_text(gamma)}")
     if s1 != 0 and tau is not None and tau < 1 + gamma:      # 1 - tau > -gamma
-        return DrivenLaw("algebraic", tau - 1, sympy.simplify(s1 / (1 + gamma - tau)), True,
+        return DrivenLaw("algebraic", tau - 1, _tidy(s1 / (1 + gamma - tau)), True,
                          f"the decaying source s_1 l^(-{tau}) accumulates: s_1 l^(1-tau)/(1 + gamma - tau)")
     return homogeneous
 
