@@ -445,7 +445,8 @@ class _Context:
             out.confirmation = confirm(constant, nxt)
         return out
 
-    def _driven(self, point, dl, limit=None, expansion=None, confirm=None, values=None, note=None) -> Rate:
+    def _driven(self, point, dl, limit=None, expansion=None, confirm=None, values=None, note=None,
+                text=None) -> Rate:
         if dl.kind == "converged":
             out = self.result(point, "converged", limit=limit, expansion=str(expansion) if expansion else "",
                               law=f"{self.quantity}_l converges ({dl.note})")
@@ -457,12 +458,13 @@ class _Context:
             exact, latex = _exact_text(dl.constant), expr_latex(dl.constant)
         out = self.result(point, "algebraic", limit=limit, side=None if limit is None else "above",
                           exponent=dl.exponent, constant=constant, exact_constant=exact, constant_latex=latex,
-                          universal=dl.universal, law=f"{self.quantity}_l {dl}",
+                          universal=dl.universal, law=text or f"{self.quantity}_l {dl}",
                           law_latex=f"{_TEX.get(self.quantity, self.quantity)}_l \\simeq "
                                     + (expr_latex(dl.constant) if dl.constant is not None else "C")
                                     + f" \\, l^{{{sympy.latex(-dl.exponent)}}}",
                           expansion=str(expansion) if expansion else "")
-        out.notes.append(dl.note)
+        if text is None:
+            out.notes.append(dl.note)
         if note:
             out.notes.append(note)
         if self.confirm and confirm is not None:
@@ -614,7 +616,9 @@ class _Context:
                                                    if s.name == "q"})
             s0 = self.dim * (self.dim + 2) * chi2
             dl = driven_law(0, s0)
-            return self._driven(point, dl, values=values, note=note + "; the source m(m+2) chi_2(q*) accumulates")
+            m2 = self.dim * (self.dim + 2)
+            return self._driven(point, dl, values=values, note=note + "; the source m(m+2) chi_2(q*) accumulates",
+                                text=f"{self.quantity}_l ~ m(m+2) chi_2(q*) l = {m2} chi_2(q*) l (dim m = {self.dim})")
         self.c0 = self.c0 if self.c0 is not None else "0"
         e = c_map_at_one(self.act, self.f.laws["c_map"])
         law = algebraic_law(e)
