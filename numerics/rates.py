@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy
 
-from neurodyn.theory.asymptotics import (algebraic_law, c_map_at_one, driven_law, driver_terms, geometry_driver,
-                                         ntk_driver, q_map_at_zero)
+from neurodyn.theory.asymptotics import (algebraic_law, c_map_at_one, driven_law, driver_terms, flip,
+                                         geometry_driver, ntk_driver, q_map_at, q_map_at_zero)
 from neurodyn.theory.errors import ConvergenceError, NotDefinedError
 from neurodyn.theory.expectation import GaussianExpectation, UnevaluatedExpectation
 from neurodyn.theory.geometry import initial_state
@@ -52,7 +52,7 @@ from .quadrature import GUARD_DIGITS, IntegrandBundle, expect_mp
 from .results import Estimate, ParameterError
 from .solve import depth_scale
 
-__all__ = ["rate", "Rate", "QUANTITIES", "DEFAULT_DEPTH", "SERIES_ORDER"]
+__all__ = ["rate", "Rate", "QUANTITIES", "saddle_node", "DEFAULT_DEPTH", "SERIES_ORDER"]
 
 #: The quantities :func:`rate` follows.
 QUANTITIES = ("q", "c", "d", "metric", "Hsq", "trHsq", "Rbar", "ntk")
@@ -67,6 +67,8 @@ SERIES_ORDER = 16
 PUISEUX_ORDER = 12
 #: Order of the expansion when the exact map is a 2-D quadrature (each coefficient is a quadrature too).
 SERIES_ORDER_QUADRATURE = 12
+#: Order of the q-map's Taylor series at a saddle-node handed to the deep iteration (closed-form q-maps).
+SADDLE_ORDER = 24
 
 
 @dataclass
@@ -321,7 +323,8 @@ def _affine_q_map(f: CompiledLaws):
 
 
 def rate(f: CompiledLaws, sigma_w2=None, sigma_b2="0", quantity: str = "q", *, q0=None, c0=None, dim: int = 1,
-         dps: int = 30, critical: bool = False, confirm: bool = True, depth: int | None = None) -> Rate:
+         dps: int = 30, critical: bool = False, fold: bool = False, confirm: bool = True,
+         depth: int | None = None) -> Rate:
     """How ``quantity`` approaches its limit with depth at ``(sigma_w2, sigma_b2)`` (see the module).
 
     Parameters
@@ -333,6 +336,9 @@ def rate(f: CompiledLaws, sigma_w2=None, sigma_b2="0", quantity: str = "q", *, q
         ``c`` is followed as ``1 - c_l`` (or ``c_l - c*``), ``d = 2 q (1 - c)``, the geometry for an
         input sphere of dimension ``dim`` and squared radius ``q0``, ``ntk`` the NTK entry of the pair.
     q0, c0 : the start (defaults: ``q0 = q*`` where ``q* > 0``, else 1; ``c0 = 0``)
+    fold : bool
+        Solve ``sigma_w2`` at the first saddle-node of the q-map at ``sigma_b2`` (``V(q*) = q*``,
+        ``V'(q*) = 1``) instead: ``q`` approaches ``q*`` algebraically from one side.
     confirm : bool
         Iterate the exact maps deep and extrapolate the constant (``confirmation``).
     depth : int, optional
@@ -354,6 +360,18 @@ def rate(f: CompiledLaws, sigma_w2=None, sigma_b2="0", quantity: str = "q", *, q
                 raise ParameterError(f"{name} must be a finite number {need}, got {value}")
     name = f.activation.name
     cp = None
+    if critical and fold:
+        raise ParameterError("ask for the critical point or for the saddle-node, not both")
+    if fold:
+        if sigma_w2 is not None:
+            raise ParameterError("give sigma_w2 or ask for the saddle-node, not both")
+        check_variances(1, sigma_b2)
+        sn = saddle_node(f, sigma_b2, dps)
+        if sn is None:
+            raise ConvergenceError(f"no saddle-node of the q-map of {name} at sigma_b2 = {sigma_b2} (V(q) = q with "
+                                   f"V'(q) = 1 for q in (sigma_b2, 1e4))")
+        ctx = _Context(f, sn[1], str(sigma_b2), quantity, q0, c0, dim, dps, confirm, depth, None)
+        return ctx.saddle(sn[0])
     if critical:
         if sigma_w2 is not None:
             raise ParameterError("give sigma_w2 or ask for the critical point, not both")
@@ -431,13 +449,25 @@ class _Context:
             nxt = _numeric(nxt_expr, values, self.dps)
             nxt_exact = _exact_text(nxt_expr)
         text = str(law) if scale == 1 else f"{self.quantity}_l ~ ({_txt(scale)}) * [{str(law).split('~ ')[1]}]"
-        out = self.result(point, "algebraic", limit=limit, side="above" if self.quantity == "d" else law.side, exponent=law.exponent, constant=constant,
+        expansion_text = str(expansion) if expansion is not None else ""
+        if _exact_text(const_expr) is None:      # numbers, not expectations, in the one-line renderings
+            lhs = law.variable if self.quantity in ("c", "q") else self.quantity
+            text = f"{lhs}_l ~ K l^-{law.exponent}" + (
+                f" + B {'ln(l) ' if law.next_form == 'log' else ''}l^-{law.next_power}" if nxt is not None else "") \
+                + f",  K = {mpmath.nstr(constant.value, 12)}" + (f", B = {mpmath.nstr(nxt.value, 12)}" if nxt else "")
+            if expansion is not None:
+                nums = _numbers(expansion.terms, values, 15)
+                expansion_text = ("y' = y " + " ".join(f"{'-' if k < 0 else '+'} {mpmath.nstr(abs(k), 12)} "
+                                                       f"y^{p}" for p, k in nums)
+                                  + f" + O(y^{expansion.order}),  y = {law.variable} ({expansion.how})")
+        out = self.result(point, "algebraic", limit=limit, side="above" if self.quantity == "d" else law.side,
+                          exponent=law.exponent, constant=constant,
                           exact_constant=_exact_text(const_expr), constant_latex=expr_latex(const_expr),
                           universal=True, next_form=law.next_form, next_power=law.next_power,
                           next_coefficient=nxt, next_exact=nxt_exact, law=text,
                           law_latex=(law.latex() if scale == 1 else
                                      f"{self.quantity}_l \\simeq {expr_latex(sympy.expand(law.expression() * scale))}"),
-                          expansion=str(expansion) if expansion is not None else "",
+                          expansion=expansion_text,
                           expansion_latex=expansion.latex() if expansion is not None else "")
         if note:
             out.notes.append(note)
@@ -680,6 +710,49 @@ class _Context:
             return out
         return confirm
 
+    def saddle(self, qs: Estimate) -> Rate:
+        point = f"saddle-node of the q-map at sigma_b2 = {self.sb2}: sigma_w2 = {self.sw2}, q* = {qs} (V'(q*) = 1)"
+        if self.quantity != "q":
+            return self.undefined(point, f"only the rate of q is implemented at a saddle-node (not {self.quantity})")
+        dps = self.dps
+        values = {sigma_w2: self.sw2, sigma_b2: self.sb2, q_star: qs}
+        e = q_map_at(self.act, order=3)
+        curvature = _numeric(e.terms[0][1], values, dps)          # V''(q*)/2
+        if abs(curvature.value) <= curvature.error:
+            raise ConvergenceError("V''(q*) = 0 at the saddle-node to working precision: not a quadratic fold")
+        below = curvature.value > 0                # V(q) > q on both sides: approached from below
+        if below:
+            e = flip(e)
+        law = algebraic_law(e)
+        side = -1 if below else 1
+        qmap = _mp_map(self.f, "q_map", {"sigma_w2": self.sw2, "sigma_b2": self.sb2}, ("q",), dps)
+
+        def confirm(constant, nxt):
+            if not self.f.laws["q_map"].closed:
+                return {"depth": None, "extrapolated": None, "digits": None,
+                        "note": "not run: the q-map is a quadrature here, and its Taylor series at q* to the order "
+                                "the deep iteration needs is too costly"}
+            # the point itself to twice the digits, so that the map is marginal to working precision
+            q_hi, w_hi = saddle_node(self.f, self.sb2, 2 * dps + GUARD_DIGITS)
+            qmap_hi = _mp_map(self.f, "q_map", {"sigma_w2": w_hi, "sigma_b2": self.sb2}, ("q",),
+                              2 * dps + GUARD_DIGITS)
+            with mpmath.workdps(2 * dps + 2 * GUARD_DIGITS):      # Taylor coefficients of the closed map at q*
+                coeffs = mpmath.taylor(qmap_hi, q_hi.value, SADDLE_ORDER)
+                series = [(k, side ** (k - 1) * coeffs[k]) for k in range(2, SADDLE_ORDER + 1)]
+            (p2, k2), (pk, kk) = series[0], series[-1]
+            with mpmath.workdps(dps + GUARD_DIGITS):        # start where the series is exact (universal constant)
+                y0 = mpmath.mpf(mpmath.nstr((mpmath.mpf(10) ** (-(dps + 3)) * abs(k2 / kk)) ** (1 / (pk - p2)) / 2, 2))
+                offset = int(y0 ** (-(p2 - 1)) / ((p2 - 1) * abs(k2)))
+                x0 = q_hi.value + side * y0
+            out = _confirm(_Deep(qmap_hi, x0, q_hi.value, side, series, offset=offset), law.exponent, dps,
+                           self.depth, constant)
+            out["note"] = (f"started at q0 = q* {'-' if below else '+'} {mpmath.nstr(y0, 2)}, taken as layer {offset} "
+                           f"of the law (the constant is universal)")
+            return out
+        note = ("V(q) < q on both sides of q*: q approaches q* from above and leaves it below" if not below else
+                "V(q) > q on both sides of q*: q approaches q* from below and leaves it above")
+        return self._algebraic(point, law, values, qs, expansion=e, note=note, confirm=confirm)
+
     # ------------------------------------------------------------------------------
     def _exponential_record(self, point, limit, factor: Estimate, what, grows_limit=None) -> Rate:
         with mpmath.workdps(self.dps + 2 * GUARD_DIGITS):
@@ -774,3 +847,40 @@ _TEX = {"Hsq": r"\lvert H\rvert^{2}", "trHsq": r"\lvert \operatorname{tr} H\rver
 
 def _txt(expr) -> str:
     return str(expr).replace("**", "^")
+
+
+def saddle_node(f: CompiledLaws, sigma_b2, dps: int = 30):
+    """The first saddle-node of the q-map at ``sigma_b2`` (``V(q*) = q*``, ``V'(q*) = 1``): ``(q*, sigma_w2)``
+    as Estimates, or None. Along the fixed points ``sigma_w2(q) = (q - sigma_b2)/A(q)`` (``A = E[phi^2]``)
+    a saddle-node is a turning point, ``(q - sigma_b2) A'(q) = A(q)``: bracketed on a float64 grid,
+    refined by mpmath, confirmed by a rerun at higher precision."""
+    import numpy as np
+
+    t = float(to_mpf(sigma_b2))
+    qs = np.geomspace(max(t, 1e-8) * (1 + 1e-6) + 1e-8, 1e4, 2001)
+    tab = f.evaluate(["q_map", "chi_par"], qs, 1.0, 0.0)
+    with np.errstate(all="ignore"):
+        h = (qs - t) * tab["chi_par"] - tab["q_map"]
+    idx = [i for i in range(len(qs) - 1) if np.isfinite(h[i]) and np.isfinite(h[i + 1]) and h[i] * h[i + 1] < 0]
+    if not idx:
+        return None
+    i = idx[0]
+
+    def solve(digits):
+        with mpmath.workdps(digits + GUARD_DIGITS):
+            tt = to_mpf(sigma_b2)
+
+            def hq(qv):
+                v = f.evaluate(["q_map", "chi_par"], qv, 1, 0, dps=digits)
+                return (qv - tt) * v["chi_par"].value - v["q_map"].value
+            qf = mpmath.findroot(hq, (mpmath.mpf(qs[i]), mpmath.mpf(qs[i + 1])), solver="anderson", verify=False)
+            a = f.evaluate(["q_map"], qf, 1, 0, dps=digits)["q_map"].value
+            return qf, (qf - tt) / a
+    (q1, w1), (q2, w2) = solve(dps + 5), solve(dps + GUARD_DIGITS)
+    with mpmath.workdps(dps + GUARD_DIGITS):
+        eq = abs(q2 - q1) + abs(q2) * mpmath.mpf(10) ** (-(dps + 5))
+        ew = abs(w2 - w1) + abs(w2) * mpmath.mpf(10) ** (-(dps + 5))
+        if ew > mpmath.mpf(10) ** (-dps) * abs(w2) * 10**5:
+            raise ConvergenceError(f"the saddle-node of the q-map at sigma_b2 = {sigma_b2} was not confirmed by a "
+                                   f"rerun at higher precision")
+        return Estimate(q2, eq, dps), Estimate(w2, ew, dps)

@@ -22,9 +22,11 @@ from .options import UsageError, activation_from, add_activation, add_dps, add_v
 def run(args, out) -> int:
     act = activation_from(args)
     sb2 = variance(args, "b")
-    if args.critical:
+    if args.critical and args.fold:
+        raise UsageError("give --critical or --fold, not both")
+    if args.critical or args.fold:
         if args.sigma_w2 is not None or args.sigma_w is not None:
-            raise UsageError("--critical solves for sigma_w2: do not give --sigma-w2")
+            raise UsageError(f"--{'critical' if args.critical else 'fold'} solves for sigma_w2: do not give --sigma-w2")
         sw2 = None
     else:
         sw2 = variance(args, "w")
@@ -33,7 +35,7 @@ def run(args, out) -> int:
     f = compile_laws(derive(act))
     with elapsed_on_tty(f"rate of {args.quantity}" + ("" if args.no_confirm else " (deep iteration)")):
         result = rate(f, sw2, sb2, args.quantity, q0=args.q0, c0=args.c0, dim=dim, dps=args.dps,
-                      critical=args.critical, confirm=not args.no_confirm, depth=depth)
+                      critical=args.critical, fold=args.fold, confirm=not args.no_confirm, depth=depth)
     if args.json:
         json.dump(result.to_json(), out, indent=2)
         print(file=out)
@@ -53,6 +55,9 @@ def register(sub) -> None:
     add_variances(p)
     p.add_argument("--critical", action="store_true",
                    help="solve sigma_w2 on the critical line chi_1 = 1 at the given sigma_b2 first")
+    p.add_argument("--fold", action="store_true",
+                   help="solve sigma_w2 at the first saddle-node of the q-map (V(q*) = q*, V'(q*) = 1) at the given "
+                        "sigma_b2 first (quantity q)")
     p.add_argument("--quantity", default="q", choices=QUANTITIES,
                    help="q, c (as 1 - c_l or c_l - c*), d, metric, Hsq, trHsq, Rbar or ntk (default q)")
     p.add_argument("--dim", default="1", help="dimension m of the input manifold (geometry; default 1)")
