@@ -497,6 +497,8 @@ class _Context:
             out.notes.append(dl.note)
         if note:
             out.notes.append(note)
+        if self.confirm and confirm is None and getattr(self, "confirm_note", None):
+            out.confirmation = {"depth": None, "extrapolated": None, "digits": None, "note": self.confirm_note}
         if self.confirm and confirm is not None:
             conf = confirm(constant)
             out.confirmation = conf
@@ -647,6 +649,9 @@ class _Context:
             s0 = self.dim * (self.dim + 2) * chi2
             dl = driven_law(0, s0)
             m2 = self.dim * (self.dim + 2)
+            if self.q0 is None:
+                self.confirm_note = ("not needed: with q0 = q* the recursion is exactly "
+                                     f"{self.quantity}_l = {self.quantity}_0 + l m(m+2) chi_2(q*)")
             return self._driven(point, dl, values=values, note=note + "; the source m(m+2) chi_2(q*) accumulates",
                                 text=f"{self.quantity}_l ~ m(m+2) chi_2(q*) l = {m2} chi_2(q*) l (dim m = {self.dim})")
         self.c0 = self.c0 if self.c0 is not None else "0"

@@ -255,3 +255,33 @@ def test_deep_confirmation_leaky_relu(alpha):
 def test_deep_confirmation_critical_line():
     r = rate(laws("erf"), None, "0.05", "c", dps=30, critical=True)
     assert _digits(r) >= 8
+
+
+# ---------------------------------------------------------------------------------------- saddle-node
+@pytest.mark.slow
+def test_saddle_node_of_gelu(reference):
+    """gelu at sigma_b2 = 0.1: the q-map's saddle-node (reference: fold_q, fold_sigma_w2); V(q) > q on both
+    sides, so q approaches q* from below with q* - q_l ~ 2/(V''(q*) l), V'' by mpmath.diff of a quadrature."""
+    case = next(c for c in reference["critical_cases"] if c["activation"] == "gelu" and c["sigma_b2"] == "0.1")
+    r = rate(laws("gelu"), None, "0.1", "q", dps=20, fold=True, confirm=False)
+    assert r.side == "below" and r.exponent == 1 and r.universal
+    assert close(r.limit, mpmath.mpf(case["fold_q"]), 1e-18)
+    assert abs(mpmath.mpf(r.sigma_w2) - mpmath.mpf(case["fold_sigma_w2"])) < 1e-17
+    with mpmath.workdps(20):
+        w = mpmath.mpf(case["fold_sigma_w2"])
+        gelu = lambda u: u * (1 + mpmath.erf(u / mpmath.sqrt(2))) / 2                 # noqa: E731
+        V = lambda qv: w * _gauss(lambda u: gelu(u) ** 2, qv) + mpmath.mpf("0.1")   # noqa: E731
+        second = mpmath.diff(V, mpmath.mpf(case["fold_q"]), 2)
+        expected = 2 / second
+    assert close(r.constant, expected, 1e-10)
+
+
+def test_no_saddle_node():
+    with pytest.raises(ConvergenceError, match="no saddle-node"):
+        rate(laws("erf"), None, "0.1", "q", dps=15, fold=True, confirm=False)
+
+
+@pytest.mark.slow
+def test_deep_confirmation_saddle_node():
+    r = rate(laws("gelu"), None, "0.1", "q", dps=30, fold=True)
+    assert _digits(r) >= 8
