@@ -31,7 +31,7 @@ __all__ = [
     # numerics
     "compile_laws", "CompiledLaws", "fixed_point", "critical_point", "critical_line", "phase_diagram",
     "correlation_fixed_points", "Estimate", "FixedPoint", "CriticalPoint", "PhaseDiagram",
-    "iterate", "Trajectory", "geometry", "Geometry",
+    "iterate", "Trajectory", "geometry", "Geometry", "rate", "Rate",
     # errors
     "NeurodynError", "ActivationError", "NotDefinedError", "ConvergenceError", "BudgetExceeded",
     "__version__",
@@ -45,6 +45,7 @@ _HOME.update({name: "neurodyn.numerics" for name in (
     "compile_laws", "CompiledLaws", "fixed_point", "critical_point", "critical_line", "phase_diagram",
     "correlation_fixed_points", "Estimate", "FixedPoint", "CriticalPoint", "PhaseDiagram",
     "iterate", "Trajectory", "geometry", "Geometry")})
+_HOME.update({name: "neurodyn.numerics.rates" for name in ("rate", "Rate")})
 
 
 def _version() -> str:

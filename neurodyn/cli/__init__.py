@@ -40,7 +40,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: The command modules, in the order ``neurodyn --help`` lists them.
 COMMANDS = ("listing", "derive", "fixed_point", "q_map", "c_map", "critical", "phase_diagram", "iterate",
-            "geometry", "finite_width", "validate", "curve", "latex", "document", "gallery", "cache")
+            "geometry", "rate", "finite_width", "validate", "curve", "latex", "document", "gallery", "cache")
 
 
 class _VersionAction(argparse.Action):

@@ -35,10 +35,12 @@ import sympy
 
 from neurodyn.numerics import Estimate, compile_laws, critical_point, fixed_point
 from neurodyn.theory import Activation, Laws, NeurodynError, catalog, derive
+from neurodyn.theory.asymptotics import algebraic_law, c_map_at_one, distance, q_map_at_zero
 from neurodyn.theory.latex import ROUNDED_DIGITS, display_latex, expr_latex, law_symbol, text_latex
 from neurodyn.theory.laws import DERIVE_SECONDS, LAW_GROUPS, LAWS, describe_method, law_names
 from neurodyn.theory.notation import group_title
 from neurodyn.theory.parse import parse_expression
+from neurodyn.theory.symbols import sigma_b2, sigma_w2
 
 from neurodyn.theory.tactics import TACTIC_SECONDS
 
@@ -310,6 +312,75 @@ def _numbers_section(laws: Laws, point) -> list:
     return out
 
 
+def _rates_section(laws: Laws) -> list:
+    """"Marginal points and rates" (docs/theory.md §7.3): the expansion at each marginal point the
+    activation has and the algebraic law it implies, from :mod:`neurodyn.theory.asymptotics`."""
+    act = laws.activation
+    items = []
+
+    def expansion_lines(expansion):
+        return [f"up to $O({expr_latex(sympy.Pow(distance, expansion.order, evaluate=False))})$ the map is",
+                display_latex("y'", distance + sum(k * distance**p for p, k in expansion.terms))]
+
+    def law_block(title, sentence, expansion, law, lhs):
+        items.append(r"\subsection{" + title + "}")
+        head, display = expansion_lines(expansion)
+        items.append(sentence + " In the distance $y \\ge 0$ to the fixed point and " + head)
+        items.append(display)
+        items.append(f"so that $y_l \\simeq {expr_latex(law.constant)}\\, l^{{-{expr_latex(law.exponent)}}}$ "
+                     "(universal: independent of the start)" + (
+                         f"; with the first correction, up to $O(l^{{-{expr_latex(law.exponent + 1)}}})$:"
+                         if law.next_form else "."))
+        if law.next_form:
+            items.append(display_latex(lhs, law.expression()))
+
+    try:
+        e = q_map_at_zero(act)
+        law = algebraic_law(e)
+        if law.a.is_positive:
+            law_block(r"The marginal point $q^* = 0$",
+                      f"At $\\sigma_b^2 = 0$, $\\sigma_w^2 = 1/\\phi'(0)^2 = {expr_latex(e.sigma_w2)}$ the length map "
+                      "has slope 1 at $q^* = 0$ and attracts from above (expansion of $\\mathbb{E}[\\phi^2]$ at 0).",
+                      e, law, "q^{l}")
+    except (NeurodynError, ValueError):
+        pass
+    q_map, chi_1 = laws.q_map, laws.chi_1
+    if q_map.closed and chi_1.defined and chi_1.closed and laws.c_map.closed:
+        qs = [s_ for s_ in q_map.expr.free_symbols if s_.name == "q"]
+        roots = sympy.solve(chi_1.expr - 1, sigma_w2) if not chi_1.expr.free_symbols - {sigma_w2} else []
+        if qs and sympy.diff(q_map.expr, qs[0], 2) == 0 and len(roots) == 1 and \
+                sympy.simplify(sympy.diff(q_map.expr, qs[0]).subs(sigma_w2, roots[0]) - 1) == 0:
+            try:
+                e = c_map_at_one(act, laws.c_map, point={sigma_w2: roots[0], sigma_b2: 0})
+                law_block(r"The scale-invariant critical point",
+                          f"At $\\sigma_w^2 = {expr_latex(roots[0])}$, $\\sigma_b^2 = 0$ the length map is the identity "
+                          "and $\\chi_1 = 1$: the correlation approaches $c^* = 1$ algebraically (a Puiseux series "
+                          "of the closed-form correlation map, $y = 1 - c$).", e, algebraic_law(e), "1 - c^{l}")
+            except (NeurodynError, ValueError):
+                pass
+    if act.is_continuous(3):
+        try:
+            e = c_map_at_one(act, order=3)
+            law = algebraic_law(e)
+            items.append(r"\subsection{The critical line}")
+            head, display = expansion_lines(e)
+            items.append("On the critical line $\\chi_1(q^*) = 1$, in $y = 1 - c$ and by Price's theorem, " + head)
+            items.append(display)
+            items.append("so that $1 - c^l \\simeq K/l$ with the universal constant $K = 2/(q^*\\chi_2)$,")
+            items.append(display_latex("K", law.constant))
+            items.append("and a universal $\\ln l/l^2$ correction (docs/theory.md \\S 7.3). The curvature grows "
+                         "linearly there, $\\lvert H\\rvert^2_l \\simeq m(m+2)\\chi_2\\,l$, and the NTK entry like "
+                         "$q^* l/3$.")
+        except (NeurodynError, ValueError):
+            pass
+    if not items:
+        return []
+    return [r"\section{Marginal points and rates}",
+            "Where a map's fixed point has slope exactly 1 the approach is algebraic, not exponential: "
+            "$y' = y - a y^p + \\dots$ gives $y_l \\simeq ((p-1) a l)^{-1/(p-1)}$ "
+            "(\\texttt{neurodyn rate} evaluates and confirms these laws by deep iteration).", *items]
+
+
 def render(laws: Laws, name: str, command: str, point=STANDARD_POINT) -> str:
     """The document of derived ``laws`` as LaTeX, titled ``name``, numbers at ``point`` = (sigma_w2, sigma_b2)."""
     act = laws.activation
@@ -348,6 +419,7 @@ def render(laws: Laws, name: str, command: str, point=STANDARD_POINT) -> str:
             out.append(r"\section{" + group_title(group) + "}")
             for law in shown:
                 out += _law_section(law)
+    out += _rates_section(laws)
     out += _numbers_section(laws, point)
     provenance = [
         r"\section{Provenance}",
