@@ -432,7 +432,7 @@ def expr_latex(expr) -> str:
     return LatexPrinter().doprint(_shorten(sympy.sympify(expr)))
 
 
-def display_latex(lhs: str, expr, width: float = LINE_WIDTH) -> str:
+def display_latex(lhs: str, expr, width: float = LINE_WIDTH, order: str | None = None) -> str:
     r"""``lhs = expr`` as an ``align*`` environment, broken into lines of about ``width`` characters.
 
     With an empty ``lhs`` the expression alone is shown. A display breaks at the
@@ -443,9 +443,16 @@ def display_latex(lhs: str, expr, width: float = LINE_WIDTH) -> str:
     than a line, and what cannot be broken (a short factor, a bracket that fits,
     a function's argument) is never broken. Continuation lines are indented by
     their depth. A long ``lhs`` stands at the left margin and the continuation
-    lines use the whole width.
+    lines use the whole width. ``order`` is SymPy's term order (``"rev-lex"`` lists
+    a series in increasing powers).
+
+    >>> y = sympy.Symbol("y")
+    >>> print(display_latex("y'", y - 2*y**2 + sympy.Rational(17, 3)*y**3, order="rev-lex"))
+    \begin{align*}
+    y' &= y - 2 y^{2} + \frac{17 y^{3}}{3}
+    \end{align*}
     """
-    printer = LatexPrinter()
+    printer = LatexPrinter({"order": order} if order else None)
     expr = _shorten(sympy.sympify(expr))
     lhs_width = _width(lhs) + 3 if lhs else 0
     rest = width - lhs_width - 2

@@ -4,7 +4,7 @@ A document holds the network model and its conventions, the activation and its
 derivatives, every law with how it was obtained (the tactic and its steps, or
 the unevaluated Gaussian integral where there is no closed form), a table of
 numbers at a parameter point (by default ``sigma_w2 = 1.5``, ``sigma_b2 = 0.05``)
-computed at 30 digits with their error bounds, and its provenance (versions and the command
+computed at 30 digits with their error estimates, and its provenance (versions and the command
 that regenerates it). It needs ``amsmath`` and ``amssymb`` only, and carries no
 timestamp: the same engine gives the same bytes.
 
@@ -282,9 +282,9 @@ def _numbers_section(laws: Laws, point) -> list:
         return out
     rows = [(r"q^*", fp.q_star), (r"\chi_{\parallel}(q^*) = V'(q^*)", fp.chi_par),
             (r"\chi_1(q^*)", fp.chi_1), (r"\chi_2(q^*)", fp.chi_2), (r"\xi_q", fp.xi_q)]
-    out.append(f"Computed by the engine at {DPS} significant digits, each with a bound on its absolute error.")
+    out.append(f"Computed by the engine at {DPS} significant digits, each with an estimate of its absolute error.")
     table = [r"\begin{center}", r"\small", r"\begin{tabular}{@{}lll@{}}",      # 30 digits and a label: fits the page
-             r"quantity & value & error bound \\ \hline"]
+             r"quantity & value & error estimate \\ \hline"]
     for label, est in rows:
         if est is None:
             table.append(f"{_math(label)} & \\multicolumn{{2}}{{l}}{{undefined (see below)}} \\\\")
@@ -320,7 +320,7 @@ def _rates_section(laws: Laws) -> list:
 
     def expansion_lines(expansion):
         return [f"up to $O({expr_latex(sympy.Pow(distance, expansion.order, evaluate=False))})$ the map is",
-                display_latex("y'", distance + sum(k * distance**p for p, k in expansion.terms))]
+                display_latex("y'", distance + sum(k * distance**p for p, k in expansion.terms), order="rev-lex")]
 
     def law_block(title, sentence, expansion, law, lhs):
         items.append(r"\subsection{" + title + "}")
