@@ -38,6 +38,7 @@ from .results import Estimate, FixedPoint, ParameterError
 from .solve import depth_scale, newton_polish, sensitivities
 
 __all__ = ["correlation_fixed_point", "correlation_fixed_points", "critical_point", "critical_line", "CriticalPoint",
+           "saddle_node",
            "phase_diagram", "PhaseDiagram", "phase_of", "is_odd"]
 
 
@@ -295,19 +296,27 @@ def line_slope_V(f, qs, tab=None):
         return vals["chi_par"] / vals["chi_1"]
 
 
-def _fold(f, sigma_b2, dps, qs, tab):
-    """The first saddle-node of the q-map at ``sigma_b2``: ``V(q) = q`` and ``V'(q) = 1``.
+def saddle_node(f: CompiledLaws, sigma_b2, dps: int = 30, qs=None, tab=None, rising_only: bool = False):
+    """The first saddle-node (fold) of the q-map at ``sigma_b2``: ``V(q*) = q*`` and ``V'(q*) = 1``.
 
     Along the fixed points ``sigma_w2(q) = (q - sigma_b2)/A(q)`` (``A = E[phi^2]``)
-    a fold is a turning point, ``(q - sigma_b2) A'(q) = A(q)``; ``tab`` holds
-    ``q_map`` (= A) and ``chi_par`` (= A') at sigma_w2 = 1 on the grid ``qs``.
-    Returns an Estimate of ``sigma_w2`` there (error from a rerun at higher
-    precision) or None.
+    a saddle-node is a turning point, ``(q - sigma_b2) A'(q) = A(q)``: bracketed on
+    the float64 grid ``qs`` (default: 2001 points from ``sigma_b2`` to 1e4) where
+    ``tab`` holds ``q_map`` (= A) and ``chi_par`` (= A') at sigma_w2 = 1, refined by
+    mpmath and confirmed by a rerun at higher precision. ``rising_only`` keeps only
+    maxima of ``sigma_w2(q)`` (where the attracting branch ends). Returns ``(q*,
+    sigma_w2)`` as Estimates, or None when there is no turning point; raises
+    ConvergenceError when a bracketed one is not confirmed by the rerun.
     """
     tgt = float(to_mpf(sigma_b2))
+    if qs is None:
+        qs = np.geomspace(max(tgt, 1e-8) * (1 + 1e-6) + 1e-8, 1e4, 2001)
+    if tab is None:
+        tab = f.evaluate(["q_map", "chi_par"], qs, 1.0, 0.0)
     with np.errstate(all="ignore"):
         h = np.where(qs > tgt, (qs - tgt) * tab["chi_par"] - tab["q_map"], np.nan)
-    idx = [i for i in range(len(qs) - 1) if np.isfinite(h[i]) and np.isfinite(h[i + 1]) and h[i] < 0 < h[i + 1]]
+        sign_change = h[:-1] * h[1:] < 0 if not rising_only else (h[:-1] < 0) & (h[1:] > 0)
+    idx = [i for i in range(len(qs) - 1) if np.isfinite(h[i]) and np.isfinite(h[i + 1]) and sign_change[i]]
     if not idx:
         return None
     i = idx[0]
@@ -321,16 +330,15 @@ def _fold(f, sigma_b2, dps, qs, tab):
                 return (qv - t) * v["chi_par"].value - v["q_map"].value
             qf = mpmath.findroot(hq, (mpmath.mpf(qs[i]), mpmath.mpf(qs[i + 1])), solver="anderson", verify=False)
             a = f.evaluate(["q_map"], qf, 1, 0, dps=digits)["q_map"].value
-            return (qf - t) / a
-    try:
-        lo, hi = solve(dps + 5), solve(dps + GUARD_DIGITS)
-    except (ZeroDivisionError, ValueError, ArithmeticError):
-        return None
+            return qf, (qf - t) / a
+    (q1, w1), (q2, w2) = solve(dps + 5), solve(dps + GUARD_DIGITS)
     with mpmath.workdps(dps + GUARD_DIGITS):
-        err = abs(hi - lo) + abs(hi) * mpmath.mpf(10) ** (-(dps + 5))
-        if err > mpmath.mpf(10) ** (-dps) * abs(hi) * 10 ** 5:
-            return None                       # not confirmed by the rerun
-        return Estimate(hi, err, dps)
+        eq = abs(q2 - q1) + abs(q2) * mpmath.mpf(10) ** (-(dps + 5))
+        ew = abs(w2 - w1) + abs(w2) * mpmath.mpf(10) ** (-(dps + 5))
+        if ew > mpmath.mpf(10) ** (-dps) * abs(w2) * 10 ** 5:
+            raise ConvergenceError(f"the saddle-node of the q-map at sigma_b2 = {sigma_b2} was not confirmed by a "
+                                   f"rerun at higher precision")
+        return Estimate(q2, eq, dps), Estimate(w2, ew, dps)
 
 
 def _refine_crossing(f, sigma_b2, qa, qb, dps):
@@ -453,7 +461,11 @@ def critical_point(f: CompiledLaws, sigma_b2, dps: int = 30, q_range=(1e-8, 1e6)
                 repelling.append(float(got[1].value))
     if not found:
         realisable = sb2s[ok & (sb2s >= 0)]
-        fold = _fold(f, sigma_b2, min(dps, 15), qs, tab)
+        try:
+            fold = saddle_node(f, sigma_b2, min(dps, 15), qs, tab, rising_only=True)
+        except (ZeroDivisionError, ValueError, ArithmeticError):
+            fold = None                                # not confirmed: never reported
+        fold = fold[1] if fold is not None else None
         parts = [f"no critical point of {name} at sigma_b2 = {sigma_b2}"]
         if repelling:
             parts.append("chi_1 = 1 is reached only on the repelling branch (V'(q*) > 1) at sigma_w2 ~ "

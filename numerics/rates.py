@@ -45,14 +45,14 @@ from neurodyn.theory.symbols import q_star, sigma_b2, sigma_w2
 from neurodyn.theory.tactics import tidy
 
 from .compile import CompiledLaws, check_dps, check_variances, to_mpf
-from .criticality import critical_point
+from .criticality import critical_point, saddle_node
 from .deep import Driven, extrapolate, iterate_marginal
 from .fixedpoint import fixed_point
 from .quadrature import GUARD_DIGITS, IntegrandBundle, expect_mp
 from .results import Estimate, ParameterError
 from .solve import depth_scale
 
-__all__ = ["rate", "Rate", "QUANTITIES", "saddle_node", "DEFAULT_DEPTH", "SERIES_ORDER"]
+__all__ = ["rate", "Rate", "QUANTITIES", "DEFAULT_DEPTH", "SERIES_ORDER"]
 
 #: The quantities :func:`rate` follows.
 QUANTITIES = ("q", "c", "d", "metric", "Hsq", "trHsq", "Rbar", "ntk")
@@ -854,38 +854,3 @@ def _txt(expr) -> str:
     return str(expr).replace("**", "^")
 
 
-def saddle_node(f: CompiledLaws, sigma_b2, dps: int = 30):
-    """The first saddle-node of the q-map at ``sigma_b2`` (``V(q*) = q*``, ``V'(q*) = 1``): ``(q*, sigma_w2)``
-    as Estimates, or None. Along the fixed points ``sigma_w2(q) = (q - sigma_b2)/A(q)`` (``A = E[phi^2]``)
-    a saddle-node is a turning point, ``(q - sigma_b2) A'(q) = A(q)``: bracketed on a float64 grid,
-    refined by mpmath, confirmed by a rerun at higher precision."""
-    import numpy as np
-
-    t = float(to_mpf(sigma_b2))
-    qs = np.geomspace(max(t, 1e-8) * (1 + 1e-6) + 1e-8, 1e4, 2001)
-    tab = f.evaluate(["q_map", "chi_par"], qs, 1.0, 0.0)
-    with np.errstate(all="ignore"):
-        h = (qs - t) * tab["chi_par"] - tab["q_map"]
-    idx = [i for i in range(len(qs) - 1) if np.isfinite(h[i]) and np.isfinite(h[i + 1]) and h[i] * h[i + 1] < 0]
-    if not idx:
-        return None
-    i = idx[0]
-
-    def solve(digits):
-        with mpmath.workdps(digits + GUARD_DIGITS):
-            tt = to_mpf(sigma_b2)
-
-            def hq(qv):
-                v = f.evaluate(["q_map", "chi_par"], qv, 1, 0, dps=digits)
-                return (qv - tt) * v["chi_par"].value - v["q_map"].value
-            qf = mpmath.findroot(hq, (mpmath.mpf(qs[i]), mpmath.mpf(qs[i + 1])), solver="anderson", verify=False)
-            a = f.evaluate(["q_map"], qf, 1, 0, dps=digits)["q_map"].value
-            return qf, (qf - tt) / a
-    (q1, w1), (q2, w2) = solve(dps + 5), solve(dps + GUARD_DIGITS)
-    with mpmath.workdps(dps + GUARD_DIGITS):
-        eq = abs(q2 - q1) + abs(q2) * mpmath.mpf(10) ** (-(dps + 5))
-        ew = abs(w2 - w1) + abs(w2) * mpmath.mpf(10) ** (-(dps + 5))
-        if ew > mpmath.mpf(10) ** (-dps) * abs(w2) * 10**5:
-            raise ConvergenceError(f"the saddle-node of the q-map at sigma_b2 = {sigma_b2} was not confirmed by a "
-                                   f"rerun at higher precision")
-        return Estimate(q2, eq, dps), Estimate(w2, ew, dps)
