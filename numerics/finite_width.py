@@ -649,10 +649,11 @@ def _degenerate_step(B, cw, cb, K, V, G1, single11, sign):
     m12, m12x2, m12x4, s31, s22, s13 = moments
     dm = (m12x2 - t * m12) / (2 * t * t)
     d2m = (m12x4 - 6 * t * m12x2 + 3 * t * t * m12) / (4 * (t * t) * (t * t))
-    laws = B.laws(["cov_map"], {"q11": K11, "q12": _D(sign * K11.v, K11.e), "q22": K11})
-    own = cb + cw * m12
-    Kn12 = _D(laws["cov_map"].v, laws["cov_map"].e + abs(laws["cov_map"].v - own.v) + own.e)
     # u2 = u1: <phi(u1) phi(u2)> = <phi^2> exactly, and K'_12 = K'_11 keeps c = 1 exact
+    if isinstance(sign, np.ndarray) or sign < 0:
+        laws = B.laws(["cov_map"], {"q11": K11, "q12": _D(sign * K11.v, K11.e), "q22": K11})
+        own = cb + cw * m12
+        Kn12 = _D(laws["cov_map"].v, laws["cov_map"].e + abs(laws["cov_map"].v - own.v) + own.e)
     if isinstance(sign, np.ndarray):
         Kn12 = _D(np.where(sign > 0, Kn11.v, Kn12.v), np.where(sign > 0, Kn11.e, Kn12.e))
     elif sign > 0:
@@ -760,11 +761,13 @@ def _near_diagonal_price(B, K11, K12, K22, dF12, d2F12):
 
 
 def _max_rel(K):
-    out = 0
-    for k in K:
-        r = k.e / abs(k.v)
-        out = r if isinstance(out, int) else (np.maximum(out, r) if isinstance(r, np.ndarray) else max(out, r))
-    return out
+    """The largest relative error of the kernel (``K_12`` relative to ``sqrt(K_11 K_22)``)."""
+    K11, K22, K12 = K
+    root = (K11.v * K22.v) ** 0.5 if isinstance(K11.v, np.ndarray) else mpmath.sqrt(K11.v * K22.v)
+    rels = [K11.e / K11.v, K22.e / K22.v, K12.e / root]
+    if isinstance(root, np.ndarray):
+        return np.maximum(np.maximum(rels[0], rels[1]), rels[2])
+    return max(rels)
 
 
 def _observables(K, V, G1, sqrt):
@@ -887,7 +890,8 @@ def finite_width(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=1.0,
         B.c0 = None if c0 is None else np.float64(to_mpf(c0))
         _D.ulp = _EPS
         try:
-            rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
+            with np.errstate(all="ignore"):          # an overflow is caught by _run's finiteness check
+                rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
         finally:
             _D.ulp = 0.0
 
@@ -956,7 +960,8 @@ def pair_corrections(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=
     B.c0 = c0
     _D.ulp = _EPS
     try:
-        rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
+        with np.errstate(all="ignore"):              # an overflow is caught by _run's finiteness check
+            rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
     finally:
         _D.ulp = 0.0
     shape = (len(rows), c0.size)
