@@ -185,7 +185,6 @@ def test_critical_sin_table_values_at_layer_100():
     assert G1 == pytest.approx(-0.3130, abs=1e-4)
 
 
-@pytest.mark.slow
 def test_critical_tanh_and_sin_approach_the_asymptotic_constants():
     """K l -> 1/(-a1), V/(K^2 l) -> 2/3, G1 -> 1/(3 a1): tanh a1 = -2, sin a1 = -1 (§3.4, l = 1000 row)."""
     for name, a1, table in (("tanh", -2, (0.5017, 0.6641, -0.1658)), ("sin", -1, (0.9976, 0.6667, -0.3311))):
