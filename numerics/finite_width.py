@@ -426,8 +426,8 @@ class _NP:
 #: Half-width of the float64 rules in the standardized variables (exp(-50) times the weights' x^4 is far
 #: below double precision).
 _L = 10.0
-#: Gauss-Legendre nodes per panel (and the coarser rule of the error estimate).
-_GL_FINE, _GL_COARSE = 20, 14
+#: Gauss-Legendre nodes per panel: the rule used, then the two coarser rules of the error estimate.
+_GL_RULES = (16, 12, 8)
 #: Elements of the kernel arrays per block (bounds the (block, n1, n2) node arrays to a few tens of MB).
 _BLOCK = 16
 
@@ -440,7 +440,7 @@ def _pair_moments_f64(phi, kinks, v11, v12, v22, combine=None, count=12):
     integrands; the step resolves features of width 1 in ``u``), the error from the rule of
     twice the step (every other node). Kinked ones: Gauss-Legendre panels cut at the kinks
     (outer: ``z1 = k/s1``, and ``z1 = k/a`` where the inner expectation is nearly kinked;
-    inner: ``z2 = (k - a z1)/b``), the error from a coarser rule. Vectorised over the
+    inner: ``z2 = (k - a z1)/b``), the error from two coarser rules. Vectorised over the
     (1-D) arrays ``v11, v12, v22``; the engine's :func:`~neurodyn.numerics.quadrature2d.expect2_np`
     keeps only ~1e-5 near ``|c| = 1`` for these polynomial-weighted integrands.
     """
@@ -550,7 +550,7 @@ def _panels_pair(combine, kinks, s1, a, b):
                                 np.where(a[:, None] != 0, ks[None, :] / a[:, None], _L)], axis=1)
     outer = np.sort(np.clip(np.nan_to_num(outer, nan=_L), -_L, _L), axis=1)
     results = []
-    for n in (_GL_FINE, _GL_COARSE):
+    for n in _GL_RULES:
         z1, w1 = _gl_nodes(outer, n)
         mean = a[:, None] * z1                                           # (N, n1)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -560,7 +560,13 @@ def _panels_pair(combine, kinks, s1, a, b):
         z2, w2 = _gl_nodes(inner, n)                                     # (N, n1, n2)
         u2 = mean[..., None] + b[:, None, None] * z2
         results.append(combine(s1[:, None] * z1, w1, u2, w2))
-    return results[0], results[1]
+    # geometric convergence in the number of nodes: the change between the two finer rules, shrunk by
+    # the ratio of the last two changes (times 10 for safety) when the rules do converge, else the change
+    fine = results[0]
+    d1, d2 = np.abs(results[1] - results[2]), np.abs(results[0] - results[1])
+    with np.errstate(all="ignore"):
+        err = np.where(d2 < d1 / 2, 10 * d2 * d2 / d1, d2)
+    return fine, fine - np.nan_to_num(err, nan=0.0)
 
 
 # ----------------------------------------------------------------------------------------
