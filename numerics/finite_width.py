@@ -360,6 +360,10 @@ def _as_d(values, errors):
     return [_D(v, e) for v, e in zip(values, errors)]
 
 
+#: Largest kernel accepted at high precision for a smooth activation (the quadrature's work grows like sqrt(K)).
+MAX_KERNEL = 1e8
+
+
 class _MP:
     """mpmath back end at ``dps`` digits."""
 
@@ -377,7 +381,14 @@ class _MP:
             digits += 2 * max(0.0, -math.log10(max(r2, 1e-300)))
         return min(int(math.ceil(digits)) + 3, 3 * self.dps + 30)
 
+    def guard(self, K):
+        """A smooth activation's rule steps by ~1/sqrt(K): refuse an exploding kernel (no endless quadrature)."""
+        if self.m.single.smooth and K > MAX_KERNEL:
+            raise ConvergenceError(f"the kernel K = {mpmath.nstr(K, 3)} exceeds {MAX_KERNEL:.0e}: the network's "
+                                   f"variance explodes", hint="use fewer layers or smaller variances")
+
     def single(self, K):
+        self.guard(K.v)
         vals, errs = expect_mp(self.m.single, K.v, self.dps + self.extra(K.v))
         return _as_d(vals, errs)
 
@@ -386,6 +397,7 @@ class _MP:
         return _as_d(vals, errs)
 
     def pair(self, K11, K12, K22):
+        self.guard(max(K11.v, K22.v))
         rho = K12.v / mpmath.sqrt(K11.v * K22.v)
         vals, errs = expect2_mp(self.m.pair, K11.v, K12.v, K22.v, self.dps + self.extra(min(K11.v, K22.v), rho))
         return _as_d(vals, errs)
@@ -827,8 +839,8 @@ def _finite(d: _D, what: str, layer: int):
                                f"diverges)", hint="use fewer layers or smaller variances")
 
 
-def _run(B, sw2, sb2, depth, q0, c0, to_value):
-    """The recursion over layers 1..depth; ``to_value(_D)`` makes the stored numbers."""
+def _run(B, depth, c0):
+    """The recursion over layers 1..depth: (l, K, V, G1, pair values or None) per layer, as _D."""
     cw, cb = _D(B.cw, abs(B.cw) * _D.ulp), _D(B.cb, abs(B.cb) * _D.ulp)
     K = _D(B.q0, abs(B.q0) * _D.ulp)
     zero = _D(0 * B.q0, 0)
@@ -897,7 +909,7 @@ def finite_width(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=1.0,
         _D.ulp = _EPS
         try:
             with np.errstate(all="ignore"):          # an overflow is caught by _run's finiteness check
-                rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
+                rows = _run(B, int(depth), c0)
         finally:
             _D.ulp = 0.0
 
@@ -916,7 +928,7 @@ def finite_width(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=1.0,
         B.c0 = None if c0 is None else to_mpf(c0)
         _D.ulp = mpmath.mpf(2) ** (-mpmath.mp.prec + 2)
         try:
-            rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
+            rows = _run(B, int(depth), c0)
 
             def est(d):
                 return Estimate(+d.v, +d.e, dps)
@@ -967,7 +979,7 @@ def pair_corrections(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=
     _D.ulp = _EPS
     try:
         with np.errstate(all="ignore"):              # an overflow is caught by _run's finiteness check
-            rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
+            rows = _run(B, int(depth), c0)
     finally:
         _D.ulp = 0.0
     shape = (len(rows), c0.size)
