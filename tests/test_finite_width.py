@@ -344,6 +344,8 @@ def test_bad_arguments_raise_clear_errors():
         pair_corrections(f, 1, 0, depth=2, c0=[0.2, 2.0])
     with pytest.raises(ArithmeticError, match="not finite"):
         finite_width(laws("exp(x)"), "4", "0", depth=12)
+    with pytest.raises(ArithmeticError, match="explodes"):              # and no endless quadrature
+        finite_width(laws("exp(x)"), "4", "0", depth=12, dps=15)
 
 
 # ---------------------------------------------------------------------------------------------
