@@ -385,3 +385,68 @@ def test_cli_bad_input_is_one_line_exit_1(bad, message, capsys):
     code, _ = run_cli("finite-width", "relu", "--sigma-w2", "2", "--sigma-b2", "0", *bad)
     err = capsys.readouterr().err.strip()
     assert code == 1 and message in err and len(err.splitlines()) == 1
+
+
+def test_two_input_recursions_at_the_chaotic_fixed_point():
+    """At (q*, c*) the kernel stays put and the pair recursions are linear with constant coefficients:
+    V' = S + A V A^T, G1' = A G1 + s(V); their limits are vec V* = (1 - A (x) A)^-1 vec S and
+    G1* = (1 - A)^-1 s(V*) (the two-input form of §3.2's off-critical fixed points).
+
+    A, S and the G1 source are computed here independently: the trapezoid rule on a fixed grid
+    (exponentially accurate for these Gaussian-weighted analytic integrands) and the derivatives
+    of <F> by Price's theorem (derivatives of tanh), against the engine's Hermite-form iteration.
+    """
+    from scipy.optimize import brentq
+
+    x = sympy.Symbol("x")
+    d = [sympy.lambdify(x, sympy.diff(sympy.tanh(x), x, k), "numpy") for k in range(5)]
+    sq4 = sympy.lambdify(x, sympy.diff(sympy.tanh(x) ** 2, x, 4), "numpy")
+    cw, cb = 6.25, 0.09
+    zs = np.linspace(-10, 10, 801)
+    gauss = np.exp(-zs**2 / 2) / np.sqrt(2 * np.pi) * (zs[1] - zs[0])
+
+    def one(fn, q):
+        return float((fn(np.sqrt(q) * zs) * gauss).sum())
+
+    def two(f, g, q, c):
+        s, r = np.sqrt(q), np.sqrt(1 - c * c)
+        z1, z2 = zs[:, None], zs[None, :]
+        return float((f(s * z1) * g(s * (c * z1 + r * z2)) * gauss[:, None] * gauss[None, :]).sum())
+
+    q = brentq(lambda k: cb + cw * one(lambda u: np.tanh(u) ** 2, k) - k, 1, 10, xtol=1e-15)
+    c = brentq(lambda r: (cb + cw * two(d[0], d[0], q, r)) / q - r, 0.01, 0.9, xtol=1e-15)
+    m2, m4 = one(lambda u: np.tanh(u) ** 2, q), one(lambda u: np.tanh(u) ** 4, q)
+    m11 = two(d[0], d[0], q, c)
+    m22 = two(lambda u: np.tanh(u) ** 2, lambda u: np.tanh(u) ** 2, q, c)
+    m31 = two(lambda u: np.tanh(u) ** 3, d[0], q, c)
+    chi = cw * (one(lambda u: d[1](u) ** 2, q) + one(lambda u: d[0](u) * d[2](u), q))
+    P = {(i, j): two(d[i], d[j], q, c) for i, j in ((1, 1), (2, 0), (4, 0), (2, 2), (3, 1))}
+    A = np.array([[chi, 0, 0], [0, chi, 0], [cw * P[2, 0] / 2, cw * P[2, 0] / 2, cw * P[1, 1]]])
+    mean = np.array([m2, m2, m11])
+    FF = np.array([[m4, m22, m31], [m22, m4, m31], [m31, m31, m22]])
+    S = cw**2 * (FF - np.outer(mean, mean))
+    D12 = np.array([[P[4, 0] / 4, P[2, 2] / 4, P[3, 1] / 2], [P[2, 2] / 4, P[4, 0] / 4, P[3, 1] / 2],
+                    [P[3, 1] / 2, P[3, 1] / 2, P[2, 2]]])
+    d4 = one(sq4, q) / 4
+
+    def source(V):
+        return cw / 2 * np.array([V[0, 0] * d4, V[1, 1] * d4, (V * D12).sum()])
+
+    V, G1 = np.zeros((3, 3)), np.zeros(3)
+    depth = 30
+    for _ in range(depth - 1):
+        V, G1 = S + A @ V @ A.T, A @ G1 + source(V)
+    rows = finite_width(laws("tanh"), "6.25", "0.09", depth=depth, q0=repr(q), c0=repr(c)).layers
+    assert float(rows[-1].c) == pytest.approx(c, abs=1e-11)
+    got_V = np.array([[float(v) for v in r] for r in rows[-1].V_pairs])
+    got_G1 = np.array([float(g) for g in rows[-1].G1_pairs])
+    assert got_V == pytest.approx(V, rel=1e-8)
+    assert got_G1 == pytest.approx(G1, rel=1e-8)
+    # the closed-form limits, reached by the same iteration (the spectral radius of A is below 1 here)
+    assert max(abs(np.linalg.eigvals(A))) < 1
+    V_star = np.linalg.solve(np.eye(9) - np.kron(A, A), S.reshape(-1)).reshape(3, 3)
+    G1_star = np.linalg.solve(np.eye(3) - A, source(V_star))
+    for _ in range(400):
+        V, G1 = S + A @ V @ A.T, A @ G1 + source(V)
+    assert V == pytest.approx(V_star, rel=1e-9) and G1 == pytest.approx(G1_star, rel=1e-9)
+    assert G1_star[2] > 0 > G1_star[0]           # chaotic: the off-diagonal correction is positive (§3.3)
