@@ -130,6 +130,29 @@ class FiniteWidthLayer:
     def G1_12(self):
         return None if self.G1_pairs is None else self.G1_pairs[2]
 
+    def c_bias_at(self, n) -> Estimate:
+        """``n(E[c_hat] - c)`` at width ``n`` by §3.3's formula as written,
+        ``E[c_hat] = c(K + G1/n) + (1/2n) sum_ab d^2c/dG_a dG_b V_ab`` (``c`` evaluated at ``K + G1/n``,
+        not linearised); :attr:`c_bias` is its limit ``n -> infinity``. The two differ at order 1/n
+        (beyond the 1/n theory): the size of that difference is a measure of the theory's reach."""
+        if self.c is None:
+            raise ValueError("c_bias_at needs two inputs (c0)")
+        n = mpmath.mpf(n)
+        if not n > 0:
+            raise ParameterError(f"the width n must be > 0, got {n}")
+        dps = self.c.dps
+        with mpmath.workdps(dps + 2 * GUARD_DIGITS):
+            K = [k.value for k in self.K_pairs]
+            G = [k + g.value / n for k, g in zip(K, self.G1_pairs)]
+            c_inf = K[2] / mpmath.sqrt(K[0] * K[1])
+            c_n = G[2] / mpmath.sqrt(G[0] * G[1])
+            linear = sum(g.value * d for g, d in zip(self.G1_pairs, (-c_inf / (2 * K[0]), -c_inf / (2 * K[1]),
+                                                                     1 / mpmath.sqrt(K[0] * K[1]))))
+            value = self.c_bias.value + n * (c_n - c_inf) - linear
+            # the errors of the inputs enter as in c_bias (first order); the rest is rounding
+            error = 2 * self.c_bias.error + abs(value) * mpmath.mpf(10) ** (-dps - GUARD_DIGITS)
+            return Estimate(+value, +error, dps)
+
     def to_json(self) -> dict:
         out = {"l": self.l, "K": _json(self.K), "V": _json(self.V), "G1": _json(self.G1),
                "qhat_bias": _json(self.G1), "qhat_var": _json(self.qhat_var)}
@@ -328,10 +351,17 @@ class _Moments:
                                        phi**2 * minus**2, phi * minus**3])
         self.phi_np = sympy.lambdify(x, phi, [NUMPY_FUNCTIONS, "numpy"])
         self.kinks = tuple(f.activation.kinks)
+        # a smooth activation: its first four derivatives, for Price's theorem near |c| = 1 (float64)
+        self.derivs = None if self.kinks else [sympy.lambdify(x, sympy.diff(phi, x, k), [NUMPY_FUNCTIONS, "numpy"])
+                                               for k in range(5)]
 
 
 def _as_d(values, errors):
     return [_D(v, e) for v, e in zip(values, errors)]
+
+
+#: Largest kernel accepted at high precision for a smooth activation (the quadrature's work grows like sqrt(K)).
+MAX_KERNEL = 1e8
 
 
 class _MP:
@@ -351,7 +381,14 @@ class _MP:
             digits += 2 * max(0.0, -math.log10(max(r2, 1e-300)))
         return min(int(math.ceil(digits)) + 3, 3 * self.dps + 30)
 
+    def guard(self, K):
+        """A smooth activation's rule steps by ~1/sqrt(K): refuse an exploding kernel (no endless quadrature)."""
+        if self.m.single.smooth and K > MAX_KERNEL:
+            raise ConvergenceError(f"the kernel K = {mpmath.nstr(K, 3)} exceeds {MAX_KERNEL:.0e}: the network's "
+                                   f"variance explodes", hint="use fewer layers or smaller variances")
+
     def single(self, K):
+        self.guard(K.v)
         vals, errs = expect_mp(self.m.single, K.v, self.dps + self.extra(K.v))
         return _as_d(vals, errs)
 
@@ -360,6 +397,7 @@ class _MP:
         return _as_d(vals, errs)
 
     def pair(self, K11, K12, K22):
+        self.guard(max(K11.v, K22.v))
         rho = K12.v / mpmath.sqrt(K11.v * K22.v)
         vals, errs = expect2_mp(self.m.pair, K11.v, K12.v, K22.v, self.dps + self.extra(min(K11.v, K22.v), rho))
         return _as_d(vals, errs)
@@ -400,13 +438,13 @@ class _NP:
 #: Half-width of the float64 rules in the standardized variables (exp(-50) times the weights' x^4 is far
 #: below double precision).
 _L = 10.0
-#: Gauss-Legendre nodes per panel (and the coarser rule of the error estimate).
-_GL_FINE, _GL_COARSE = 20, 14
+#: Gauss-Legendre nodes per panel: the rule used, then the two coarser rules of the error estimate.
+_GL_RULES = (16, 12, 8)
 #: Elements of the kernel arrays per block (bounds the (block, n1, n2) node arrays to a few tens of MB).
 _BLOCK = 16
 
 
-def _pair_moments_f64(phi, kinks, v11, v12, v22):
+def _pair_moments_f64(phi, kinks, v11, v12, v22, combine=None, count=12):
     """Float64 ``[<phi(u1) u1^i phi(u2) u2^j>] + [<phi1^2 phi2^2>, <phi1^3 phi2>, <phi1 phi2^3>]``: (values, errors).
 
     ``u1 = s1 z1``, ``u2 = a z1 + b z2`` with standard ``z1, z2``. Smooth activations: the
@@ -414,25 +452,26 @@ def _pair_moments_f64(phi, kinks, v11, v12, v22):
     integrands; the step resolves features of width 1 in ``u``), the error from the rule of
     twice the step (every other node). Kinked ones: Gauss-Legendre panels cut at the kinks
     (outer: ``z1 = k/s1``, and ``z1 = k/a`` where the inner expectation is nearly kinked;
-    inner: ``z2 = (k - a z1)/b``), the error from a coarser rule. Vectorised over the
+    inner: ``z2 = (k - a z1)/b``), the error from two coarser rules. Vectorised over the
     (1-D) arrays ``v11, v12, v22``; the engine's :func:`~neurodyn.numerics.quadrature2d.expect2_np`
     keeps only ~1e-5 near ``|c| = 1`` for these polynomial-weighted integrands.
     """
     v11, v12, v22 = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, float)) for v in (v11, v12, v22)))
     shape = v11.shape
     v11, v12, v22 = v11.ravel(), v12.ravel(), v22.ravel()
-    vals = np.empty((12, v11.size))
-    errs = np.empty((12, v11.size))
+    vals = np.empty((count, v11.size))
+    errs = np.empty((count, v11.size))
+    combine = combine or (lambda *nodes: _combine(phi, *nodes))
     for start in range(0, v11.size, _BLOCK):
         sl = slice(start, start + _BLOCK)
         s1 = np.sqrt(v11[sl])
         a = v12[sl] / s1
         b = np.sqrt(np.maximum(v22[sl] - a * a, 0.0))
         rule = _trapezoid_pair if not kinks else _panels_pair
-        (fine, coarse) = rule(phi, kinks, s1, a, b)
+        (fine, coarse) = rule(combine, kinks, s1, a, b)
         vals[:, sl] = fine
         errs[:, sl] = np.abs(fine - coarse) + 8 * _EPS * np.abs(fine)
-    return vals.reshape((12,) + shape), errs.reshape((12,) + shape)
+    return vals.reshape((count,) + shape), errs.reshape((count,) + shape)
 
 
 def _combine(phi, u1, w1, u2, w2):
@@ -459,7 +498,19 @@ def _combine(phi, u1, w1, u2, w2):
     return np.array(out)
 
 
-def _trapezoid_pair(phi, kinks, s1, a, b):
+#: Price's theorem: the derivative orders (of phi(u1), of phi(u2)) of the expectations that give
+#: d<phi1 phi2>/dK_c and d^2<phi1 phi2>/dK_c dK_d for a smooth activation (:func:`_price_f64`).
+_PRICE = ((1, 1), (2, 0), (0, 2), (4, 0), (0, 4), (2, 2), (3, 1), (1, 3))
+
+
+def _combine_derivatives(derivs, u1, w1, u2, w2):
+    with np.errstate(all="ignore"):
+        inner = [(np.broadcast_to(np.asarray(d(u2), float), u2.shape) * w2).sum(axis=-1) for d in derivs]
+        outer = [np.broadcast_to(np.asarray(d(u1), float), u1.shape) * w1 for d in derivs]
+        return np.array([(outer[i] * inner[j]).sum(axis=-1) for i, j in _PRICE])
+
+
+def _trapezoid_pair(combine, kinks, s1, a, b):
     norm = 1 / math.sqrt(2 * math.pi)
     h1 = np.minimum(0.25, 0.25 / np.maximum(np.maximum(s1, np.abs(a)), 1e-300))
     h2 = np.minimum(0.25, 0.25 / np.maximum(b, 1e-300))
@@ -477,7 +528,7 @@ def _trapezoid_pair(phi, kinks, s1, a, b):
     for step in (4, 2, 1):
         k1, k2 = (j1 % step == 0), (j2 % step == 0)
         sub = u2[:, k1][:, :, k2]
-        levels.append(_combine(phi, u1[:, k1], step * w1[:, k1], sub,
+        levels.append(combine(u1[:, k1], step * w1[:, k1], sub,
                                np.broadcast_to(step * w2[:, None, k2], sub.shape)))
     # each halving of the step about squares the error of a Gaussian-weighted analytic integrand:
     # the estimate of quadrature.level_error from the last two changes
@@ -503,7 +554,7 @@ def _gl_nodes(edges, n):
     return z.reshape(z.shape[:-2] + (-1,)), w.reshape(w.shape[:-2] + (-1,))
 
 
-def _panels_pair(phi, kinks, s1, a, b):
+def _panels_pair(combine, kinks, s1, a, b):
     ks = np.array([float(k) for k in kinks])
     panel = np.linspace(-_L, _L, 9)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -511,7 +562,7 @@ def _panels_pair(phi, kinks, s1, a, b):
                                 np.where(a[:, None] != 0, ks[None, :] / a[:, None], _L)], axis=1)
     outer = np.sort(np.clip(np.nan_to_num(outer, nan=_L), -_L, _L), axis=1)
     results = []
-    for n in (_GL_FINE, _GL_COARSE):
+    for n in _GL_RULES:
         z1, w1 = _gl_nodes(outer, n)
         mean = a[:, None] * z1                                           # (N, n1)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -520,8 +571,14 @@ def _panels_pair(phi, kinks, s1, a, b):
         inner = np.sort(np.concatenate([np.broadcast_to(panel, mean.shape + panel.shape), cuts], axis=-1), axis=-1)
         z2, w2 = _gl_nodes(inner, n)                                     # (N, n1, n2)
         u2 = mean[..., None] + b[:, None, None] * z2
-        results.append(_combine(phi, s1[:, None] * z1, w1, u2, w2))
-    return results[0], results[1]
+        results.append(combine(s1[:, None] * z1, w1, u2, w2))
+    # geometric convergence in the number of nodes: the change between the two finer rules, shrunk by
+    # the ratio of the last two changes (times 10 for safety) when the rules do converge, else the change
+    fine = results[0]
+    d1, d2 = np.abs(results[1] - results[2]), np.abs(results[0] - results[1])
+    with np.errstate(all="ignore"):
+        err = np.where(d2 < d1 / 2, 10 * d2 * d2 / d1, d2)
+    return fine, fine - np.nan_to_num(err, nan=0.0)
 
 
 # ----------------------------------------------------------------------------------------
@@ -539,6 +596,11 @@ def _single_step(B, cw, cb, K, V, G1):
     d4 = (s2x4 - 6 * K * s2x2 + 3 * K * K * s2) / (4 * (K * K) * (K * K))     # d^2<phi^2>/dK^2 = <(phi^2)''''>/4
     Vn = cw * cw * (s4 - s2 * s2) + chi * chi * V
     G1n = chi * G1 + cw / 2 * V * d4
+    # the error of K moves every expectation: K' by chi, the rest (crudely) by 8 times its relative error
+    rel = K.e / abs(K.v)
+    Kn = _D(Kn.v, Kn.e + abs(chi.v) * K.e)
+    Vn = _D(Vn.v, Vn.e + 8 * rel * (abs(Vn.v) + abs(cw.v * cw.v * (s4.v - s2.v * s2.v))))
+    G1n = _D(G1n.v, G1n.e + 8 * rel * (abs(chi.v * G1.v) + abs(cw.v * V.v * d4.v)))
     return Kn, Vn, G1n, chi, (s2, s4, d4)
 
 
@@ -554,13 +616,15 @@ def _pair_step(B, cw, cb, K, V, G1, single11):
     """
     K11, K22, K12 = K
     if isinstance(B, _MP):
-        rho = K12.v / mpmath.sqrt(K11.v * K22.v)
-        if 1 - abs(rho) <= mpmath.mpf(10) ** (-(B.dps + GUARD_DIGITS)):
+        root = mpmath.sqrt(K11.v * K22.v)
+        rho = K12.v / root
+        # |c| = 1 within the error of the kernel (identical inputs stay identical: c = 1 exactly)
+        if 1 - abs(rho) <= mpmath.mpf(10) ** (-(B.dps + GUARD_DIGITS)) + 10 * (K12.e + K11.e + K22.e) / root:
             return _degenerate_step(B, cw, cb, K, V, G1, single11, 1 if rho > 0 else -1)
         return _general_step(B, cw, cb, K, V, G1, single11)
     with np.errstate(all="ignore"):
         rho = np.asarray(K12.v / np.sqrt(K11.v * K22.v), float)
-    snap = (1 - np.abs(rho)) <= SNAP_F64
+        snap = (1 - np.abs(rho)) <= SNAP_F64 + 10 * (K12.e + K11.e + K22.e) / np.sqrt(K11.v * K22.v)
     if not np.any(snap):
         return _general_step(B, cw, cb, K, V, G1, single11)
     sign = np.where(rho >= 0, 1.0, -1.0)
@@ -603,9 +667,15 @@ def _degenerate_step(B, cw, cb, K, V, G1, single11, sign):
     m12, m12x2, m12x4, s31, s22, s13 = moments
     dm = (m12x2 - t * m12) / (2 * t * t)
     d2m = (m12x4 - 6 * t * m12x2 + 3 * t * t * m12) / (4 * (t * t) * (t * t))
-    laws = B.laws(["cov_map"], {"q11": K11, "q12": _D(sign * K11.v, K11.e), "q22": K11})
-    own = cb + cw * m12
-    Kn12 = _D(laws["cov_map"].v, laws["cov_map"].e + abs(laws["cov_map"].v - own.v) + own.e)
+    # u2 = u1: <phi(u1) phi(u2)> = <phi^2> exactly, and K'_12 = K'_11 keeps c = 1 exact
+    if isinstance(sign, np.ndarray) or sign < 0:
+        laws = B.laws(["cov_map"], {"q11": K11, "q12": _D(sign * K11.v, K11.e), "q22": K11})
+        own = cb + cw * m12
+        Kn12 = _D(laws["cov_map"].v, laws["cov_map"].e + abs(laws["cov_map"].v - own.v) + own.e)
+    if isinstance(sign, np.ndarray):
+        Kn12 = _D(np.where(sign > 0, Kn11.v, Kn12.v), np.where(sign > 0, Kn11.e, Kn12.e))
+    elif sign > 0:
+        Kn12 = Kn11
     a12 = cw * dm
     V1122 = cw * cw * (s22 - s2 * s2) + chi * chi * V11
     V1212 = cw * cw * (s22 - m12 * m12) + a12 * a12 * V11
@@ -613,6 +683,10 @@ def _degenerate_step(B, cw, cb, K, V, G1, single11, sign):
     V2212 = cw * cw * (s13 - s2 * m12) + chi * a12 * V11
     Vn = [[Vn11, V1122, V1112], [V1122, Vn11, V2212], [V1112, V2212, V1212]]
     G1n12 = a12 * G11 + cw / 2 * V11 * d2m
+    rel = _max_rel(K)
+    Kn12 = _D(Kn12.v, Kn12.e + abs(a12.v) * (K[0].e + K[1].e + K[2].e))
+    Vn = [[_D(v.v, v.e + 16 * rel * abs(v.v)) for v in row] for row in Vn]
+    G1n12 = _D(G1n12.v, G1n12.e + 8 * rel * (abs(G1n12.v) + abs(a12.v * G11.v) + abs(cw.v * V11.v * d2m.v)))
     return [Kn11, Kn11, Kn12], Vn, [G1n11, G1n11, G1n12]
 
 
@@ -636,6 +710,9 @@ def _general_step(B, cw, cb, K, V, G1, single11):
         return _dsum(m * wt for wt, m in zip(weights, mono))
 
     dF12 = [weighted(w1[c]) for c in range(3)]                  # d<phi1 phi2>/dK_c
+    d2F12 = [[weighted(w2[c][d]) for d in range(3)] for c in range(3)]
+    if isinstance(B, _NP) and B.m.derivs is not None:
+        dF12, d2F12 = _near_diagonal_price(B, K11, K12, K22, dF12, d2F12)
     zero = _D(0 * K11.v, 0)
     # A over PAIRS = (11, 22, 12); equal norms: the 22 row mirrors the 11 row
     A = [[chi, zero, zero], [zero, chi, zero], [cw * dF12[0], cw * dF12[1], cw * dF12[2]]]
@@ -647,9 +724,68 @@ def _general_step(B, cw, cb, K, V, G1, single11):
     # second derivatives: d^2<F_11>/dK_11^2 = d4, d^2<F_22>/dK_22^2 = d4, the rest of F_11, F_22 zero
     src11 = cw / 2 * V[0][0] * d4
     src22 = cw / 2 * V[1][1] * d4
-    src12 = cw / 2 * _dsum(V[c][d] * weighted(w2[c][d]) for c in range(3) for d in range(3))
+    src12 = cw / 2 * _dsum(V[c][d] * d2F12[c][d] for c in range(3) for d in range(3))
     G1n = [_dsum(A[a][c] * G1[c] for c in range(3)) + src for a, src in zip(range(3), (src11, src22, src12))]
+    # the errors of K move the expectations: K'_12 through A, V' and G1' (crudely) by 8 times the relative error
+    Kn12 = _D(Kn12.v, Kn12.e + _dsum(_D(abs(A[2][c].v) * K[c].e) for c in range(3)).v)
+    rel = _max_rel(K)
+    Vn = [[_D(v.v, v.e + 8 * rel * (abs(v.v) + abs(S[a][b].v))) for b, v in enumerate(row)] for a, row in enumerate(Vn)]
+    G1n = [_D(g.v, g.e + 8 * rel * (abs(g.v) + abs(src.v) + _dsum(_D(abs(A[a][c].v * G1[c].v)) for c in range(3)).v))
+           for a, (g, src) in enumerate(zip(G1n, (src11, src22, src12)))]
     return [Kn11, Kn11, Kn12], Vn, G1n
+
+
+#: float64, smooth activations: where |c| > PRICE_ABOVE the two-input derivatives are taken by Price's
+#: theorem (derivatives of phi, bounded as |c| -> 1) instead of the Hermite weights, which cancel there.
+PRICE_ABOVE = 0.9
+
+
+def _near_diagonal_price(B, K11, K12, K22, dF12, d2F12):
+    """Replace the Hermite-form derivatives by Price's-theorem ones where ``|c| > PRICE_ABOVE`` (float64).
+
+    With ``F = phi(u1) phi(u2)`` and ``phi_k`` the k-th derivative (§3.3):
+    ``d<F>/dK_11 = <phi_2 phi>/2``, ``d<F>/dK_12 = <phi_1 phi_1>``, ``d^2<F>/dK_11^2 = <phi_4 phi>/4``,
+    ``d^2<F>/dK_11 dK_22 = <phi_2 phi_2>/4``, ``d^2<F>/dK_11 dK_12 = <phi_3 phi_1>/2``,
+    ``d^2<F>/dK_12^2 = <phi_2 phi_2>``: bounded integrands, no cancellation at ``|c| = 1``.
+    """
+    with np.errstate(all="ignore"):
+        rho = np.abs(np.asarray(K12.v / np.sqrt(K11.v * K22.v), float))
+    near = rho > PRICE_ABOVE
+    if not np.any(near):
+        return dF12, d2F12
+    shape = near.shape
+    idx = np.nonzero(near.reshape(-1))[0]
+
+    def take(v):
+        return np.broadcast_to(np.asarray(v, float), shape).reshape(-1)[idx]
+
+    vals, errs = _pair_moments_f64(None, B.m.kinks, take(K11.v), take(K12.v), take(K22.v),
+                                   combine=lambda *nodes: _combine_derivatives(B.m.derivs, *nodes),
+                                   count=len(_PRICE))
+    P = {key: _D(v, e) for key, v, e in zip(_PRICE, vals, errs)}
+    price1 = [P[(2, 0)] * 0.5, P[(0, 2)] * 0.5, P[(1, 1)]]
+    price2 = [[P[(4, 0)] * 0.25, P[(2, 2)] * 0.25, P[(3, 1)] * 0.5],
+              [P[(2, 2)] * 0.25, P[(0, 4)] * 0.25, P[(1, 3)] * 0.5],
+              [P[(3, 1)] * 0.5, P[(1, 3)] * 0.5, P[(2, 2)]]]
+
+    def put(hermite, price):
+        v = np.array(np.broadcast_to(np.asarray(hermite.v, float), shape), dtype=float).reshape(-1)
+        e = np.array(np.broadcast_to(np.asarray(hermite.e, float), shape), dtype=float).reshape(-1)
+        v[idx], e[idx] = price.v, price.e
+        return _D(v.reshape(shape), e.reshape(shape))
+
+    return ([put(h, p) for h, p in zip(dF12, price1)],
+            [[put(h, p) for h, p in zip(hr, pr)] for hr, pr in zip(d2F12, price2)])
+
+
+def _max_rel(K):
+    """The largest relative error of the kernel (``K_12`` relative to ``sqrt(K_11 K_22)``)."""
+    K11, K22, K12 = K
+    root = (K11.v * K22.v) ** 0.5 if isinstance(K11.v, np.ndarray) else mpmath.sqrt(K11.v * K22.v)
+    rels = [K11.e / K11.v, K22.e / K22.v, K12.e / root]
+    if isinstance(root, np.ndarray):
+        return np.maximum(np.maximum(rels[0], rels[1]), rels[2])
+    return max(rels)
 
 
 def _observables(K, V, G1, sqrt):
@@ -703,8 +839,8 @@ def _finite(d: _D, what: str, layer: int):
                                f"diverges)", hint="use fewer layers or smaller variances")
 
 
-def _run(B, sw2, sb2, depth, q0, c0, to_value):
-    """The recursion over layers 1..depth; ``to_value(_D)`` makes the stored numbers."""
+def _run(B, depth, c0):
+    """The recursion over layers 1..depth: (l, K, V, G1, pair values or None) per layer, as _D."""
     cw, cb = _D(B.cw, abs(B.cw) * _D.ulp), _D(B.cb, abs(B.cb) * _D.ulp)
     K = _D(B.q0, abs(B.q0) * _D.ulp)
     zero = _D(0 * B.q0, 0)
@@ -772,7 +908,8 @@ def finite_width(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=1.0,
         B.c0 = None if c0 is None else np.float64(to_mpf(c0))
         _D.ulp = _EPS
         try:
-            rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
+            with np.errstate(all="ignore"):          # an overflow is caught by _run's finiteness check
+                rows = _run(B, int(depth), c0)
         finally:
             _D.ulp = 0.0
 
@@ -791,7 +928,7 @@ def finite_width(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=1.0,
         B.c0 = None if c0 is None else to_mpf(c0)
         _D.ulp = mpmath.mpf(2) ** (-mpmath.mp.prec + 2)
         try:
-            rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
+            rows = _run(B, int(depth), c0)
 
             def est(d):
                 return Estimate(+d.v, +d.e, dps)
@@ -841,7 +978,8 @@ def pair_corrections(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=
     B.c0 = c0
     _D.ulp = _EPS
     try:
-        rows = _run(B, sigma_w2, sigma_b2, int(depth), q0, c0, None)
+        with np.errstate(all="ignore"):              # an overflow is caught by _run's finiteness check
+            rows = _run(B, int(depth), c0)
     finally:
         _D.ulp = 0.0
     shape = (len(rows), c0.size)
