@@ -33,6 +33,22 @@ SINGLE = ("q_map", "chi_par", "chi_1", "chi_2")
 COMMAND = ["fixed-point", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--dps", "50", "--single-input"]
 
 
+@pytest.fixture
+def only_user_programs(tmp_path, monkeypatch):
+    """The committed folder without its programs (the laws stay): only the user cache's programs count.
+
+    A fresh committed program would (rightly) be used whatever the user cache holds; the tests
+    that spoil or remove a program need it out of the way. Returns the folder, for subprocesses.
+    """
+    folder = tmp_path / "derived_laws"
+    folder.mkdir()
+    for path in derivation_cache.PACKAGE_DIR.iterdir():
+        if path.name.endswith(".pickle"):
+            (folder / path.name).symlink_to(path)
+    monkeypatch.setattr(derivation_cache, "PACKAGE_DIR", folder)
+    return folder
+
+
 def _stored(name):
     """Write ``name``'s program into the (test session's private) user cache and load it back."""
     if derivation_cache.load(catalog.get(name)) is None:      # programs are kept only for cached laws
@@ -68,7 +84,7 @@ def test_a_stored_program_belongs_to_the_cache_key_of_its_entry():
     assert record["fast"]["sympy"] == sympy.__version__ and record["fast"]["mpmath"] == mpmath.__version__
 
 
-def test_a_stale_program_is_never_used():
+def test_a_stale_program_is_never_used(only_user_programs):
     path = store_program("tanh", compiled("tanh"), user=True)
     good = json.loads(path.read_text())
     try:
@@ -85,7 +101,10 @@ def test_a_stale_program_is_never_used():
     assert load_stored("not_a_catalogue_name") is None
 
 
-def _run(code):
+def _run(code, package_dir=None):
+    if package_dir is not None:            # the subprocess sees the same committed folder as the test
+        code = (f"import pathlib\nimport neurodyn.theory.cache as _c\n_c.PACKAGE_DIR = pathlib.Path({str(package_dir)!r})\n"
+                + code)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ))
     assert done.returncode == 0, done.stderr
@@ -109,13 +128,13 @@ def test_fixed_point_single_input_of_a_catalogue_name_imports_no_sympy(reference
     assert f"chi_1   = {case['chi_1'][:51]}" in out
 
 
-def test_without_a_fresh_program_the_command_derives_and_writes_one():
+def test_without_a_fresh_program_the_command_derives_and_writes_one(only_user_programs):
     path = store_program("tanh", compiled("tanh"), user=True)
-    fast = _run(_PROBE.format(argv=COMMAND)).split("MODULES")[0]
+    fast = _run(_PROBE.format(argv=COMMAND), only_user_programs).split("MODULES")[0]
     record = json.loads(path.read_text())
     record["fast"]["theory"] = "0" * 64                   # as if the theory code had changed
     path.write_text(json.dumps(record))
-    out = _run(_PROBE.format(argv=COMMAND))
+    out = _run(_PROBE.format(argv=COMMAND), only_user_programs)
     assert "'sympy'" in out.split("MODULES", 1)[1]         # the SymPy path ran ...
     assert out.split("MODULES")[0] == fast                  # ... with the same output
     assert load_stored("tanh") is not None                  # and left a fresh program
