@@ -23,9 +23,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
-# everything, slow tests included: what CI runs (.ci/run)
+# everything, slow tests included, on two processes (pytest-xdist): what CI runs (.ci/run)
 test-all: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 gallery: $(STAMP)
 	$(BIN)/neurodyn gallery
@@ -35,6 +35,8 @@ example: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fixed_point.py
+	$(BIN)/python benchmarks/bench_startup.py
+	$(BIN)/python benchmarks/bench_deep.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache figures
