@@ -212,7 +212,8 @@ _KERNEL_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(_KERNEL_CASES))
+@pytest.mark.parametrize("case", [pytest.param(name, marks=pytest.mark.slow) if name == "kinked, quadrature inner"
+                                  else name for name in _KERNEL_CASES])       # that one takes ~15 s
 def test_two_input_kernels_compute_in_their_context_and_leave_the_global_precision(case):
     """Run with another mpmath context while mpmath.mp is at 6 digits: the values are the
     context's numbers, agree with the default context's to 30 digits, and neither
