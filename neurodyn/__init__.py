@@ -31,7 +31,7 @@ __all__ = [
     # numerics
     "compile_laws", "CompiledLaws", "fixed_point", "critical_point", "critical_line", "phase_diagram",
     "correlation_fixed_points", "Estimate", "FixedPoint", "CriticalPoint", "PhaseDiagram",
-    "iterate", "Trajectory", "geometry", "Geometry", "rate", "Rate",
+    "iterate", "Trajectory", "geometry", "Geometry", "rate", "Rate", "finite_width", "kernel_chain",
     # errors
     "NeurodynError", "ActivationError", "NotDefinedError", "ConvergenceError", "BudgetExceeded",
     "__version__",
@@ -46,6 +46,8 @@ _HOME.update({name: "neurodyn.numerics" for name in (
     "correlation_fixed_points", "Estimate", "FixedPoint", "CriticalPoint", "PhaseDiagram",
     "iterate", "Trajectory", "geometry", "Geometry")})
 _HOME.update({name: "neurodyn.numerics.rates" for name in ("rate", "Rate")})
+_HOME["finite_width"] = "neurodyn.numerics.finite_width"
+_HOME["kernel_chain"] = "neurodyn.numerics.montecarlo"
 
 
 def _version() -> str:
