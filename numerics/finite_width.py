@@ -517,7 +517,6 @@ def _combine_derivatives(derivs, u1, w1, u2, w2):
 #: (1e-4 in ``G1_12`` after 20 chaotic layers at 1 - c0 ~ 1e-7); a step of 1/8 leaves none.
 STEP_F64 = 0.25
 STEP_NEAR_F64 = 0.125
-_GAUSS_STEP = 0.5
 
 
 def _trapezoid_pair(combine, kinks, s1, a, b):
@@ -525,9 +524,8 @@ def _trapezoid_pair(combine, kinks, s1, a, b):
     with np.errstate(all="ignore"):
         rho = np.abs(a) / np.sqrt(a * a + b * b)
     step = np.where(rho > PRICE_ABOVE, STEP_NEAR_F64, STEP_F64)
-    # at most 1/2 in the standardized variables: the Gaussian weight alone then errs by exp(-2 pi^2/h^2) ~ 1e-34
-    h1 = np.minimum(_GAUSS_STEP, step / np.maximum(np.maximum(s1, np.abs(a)), 1e-300))
-    h2 = np.minimum(_GAUSS_STEP, step / np.maximum(b, 1e-300))
+    h1 = np.minimum(step, step / np.maximum(np.maximum(s1, np.abs(a)), 1e-300))
+    h2 = np.minimum(step, step / np.maximum(b, 1e-300))
     J1 = int(math.ceil(_L / float(h1.min()))) // 4 * 4 + 4     # multiples of 4: the coarser rules take
     J2 = int(math.ceil(_L / float(h2.min()))) // 4 * 4 + 4     # every 2nd and 4th node
     j1 = np.arange(-J1, J1 + 1)
