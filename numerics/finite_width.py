@@ -524,8 +524,9 @@ def _trapezoid_pair(combine, kinks, s1, a, b):
     with np.errstate(all="ignore"):
         rho = np.abs(a) / np.sqrt(a * a + b * b)
     step = np.where(rho > PRICE_ABOVE, STEP_NEAR_F64, STEP_F64)
-    h1 = np.minimum(step, step / np.maximum(np.maximum(s1, np.abs(a)), 1e-300))
-    h2 = np.minimum(step, step / np.maximum(b, 1e-300))
+    # and at most STEP_F64 in the standardized variables (the Gaussian weight alone needs no finer step)
+    h1 = np.minimum(STEP_F64, step / np.maximum(np.maximum(s1, np.abs(a)), 1e-300))
+    h2 = np.minimum(STEP_F64, step / np.maximum(b, 1e-300))
     J1 = int(math.ceil(_L / float(h1.min()))) // 4 * 4 + 4     # multiples of 4: the coarser rules take
     J2 = int(math.ceil(_L / float(h2.min()))) // 4 * 4 + 4     # every 2nd and 4th node
     j1 = np.arange(-J1, J1 + 1)
