@@ -15,8 +15,8 @@ angle, on the same arc, same width ``n``, depth ``L`` and variances:
   kernel ``q* c^L(theta - theta')`` -- the covariance map iterated per angle
   difference (the kernel is stationary along a great circle);
 * ``gp_corrected``: the same with the ``1/n``-corrected kernel ``K + G1/n``
-  (docs/finite_width.md §3.3; ``G1`` from :func:`arc_corrections`, the pair-index
-  recursions in a form that stays accurate for points close together).
+  (docs/finite_width.md §3.3; ``G1`` from
+  :func:`~neurodyn.numerics.finite_width.pair_corrections`, the pair-index recursions).
 
 By docs/finite_width.md §1 the network's layer-L image is exactly ``n`` i.i.d. GP
 paths with a *random* kernel: every difference between ``network`` and
@@ -56,13 +56,13 @@ import numpy as np
 from neurodyn.theory.errors import ConvergenceError, NotDefinedError
 
 from .compile import CompiledLaws, check_variances, compile_laws
+from .finite_width import pair_corrections
 from .fixedpoint import fixed_point
 from .montecarlo import MEMORY_LIMIT, activation_callables
 from .quadrature import IntegrandBundle, expect_np
 from .results import ParameterError
 
 __all__ = ["MeanField", "EnsembleStats", "CurveStudy", "ENSEMBLES", "mean_field", "nu_eff", "kernel_correction",
-           "arc_corrections",
            "simulate_curve", "sample_gp", "curve_study", "curve_memory_estimate", "correlation_slope", "slope_span",
            "mean_stderr", "DEFAULT_ARC_UNITS", "DEFAULT_POINTS", "DEFAULT_NETWORKS"]
 
@@ -257,90 +257,25 @@ def mean_field(f: CompiledLaws, sigma_w2, sigma_b2, *, depth: int, points: int, 
                      c_star, nu_eff(f, sw2, sb2, q_star), c_layers, _lag_grid(points), r_grid, tuple(notes))
 
 
-def arc_corrections(f: CompiledLaws, sigma_w2, sigma_b2, *, q0: float, c0, depth: int):
-    r"""The pair-index ``K``, ``V``, ``G1`` (docs/finite_width.md §3.3) for inputs of equal norm, states ``0..depth``.
-
-    State 0 is the input pair (``K = (q0, q0, c0 q0)``, ``V = G1 = 0``); ``c0`` is a 1-D
-    array. Returns ``(K, V, G1, error)`` with shapes ``(depth+1, N, 3)``,
-    ``(depth+1, N, 3, 3)``, ``(depth+1, N, 3)`` over the pairs (11, 22, 12), and
-    ``error`` the largest quadrature error estimate of the expectations used.
-
-    Every derivative of a two-input expectation is taken by Price's theorem as an
-    expectation of derivatives of phi (``d/dK_12 <F> = <d_1 d_2 F>``, ...), at the
-    current covariance ``(q, q, c q)``: this stays well conditioned as ``c -> 1``
-    (points close together on the curve), where the Hermite (derivative-free) form of
-    :func:`neurodyn.numerics.finite_width.pair_corrections` divides by the vanishing
-    determinant of the covariance and loses its digits. The one-input fourth
-    derivative uses the Hermite form (docs/finite_width.md §3.2, numerical note).
-    The two agree where both are resolved (tests/test_curve.py).
-    """
-    from neurodyn.theory.symbols import x
-
-    from .quadrature2d import BivariateBundle, expect2_np
-
-    act = f.activation
-    if not act.is_continuous(3):
-        raise NotDefinedError(f"the 1/n kernel correction on a curve needs the fourth derivative of {act.name} "
-                              "as a function (a kinked activation has Dirac deltas there)")
-    phi = act.piecewise
-    d = [phi] + [act.derivative(k) for k in (1, 2, 3, 4)]
-    one = IntegrandBundle([phi**2, phi**4, (phi**2).diff(x, 2), phi**2 * x**4, phi**2 * x**2])
-    two = BivariateBundle([(d[0], d[0]), (d[2], d[0]), (d[1], d[1]), (phi**2, phi**2), (phi**3, phi),
-                           (d[4], d[0]), (d[2], d[2]), (d[3], d[1])])
-    cw, cb = float(sigma_w2), float(sigma_b2)
-    c0 = np.atleast_1d(np.asarray(c0, float))
-    N = c0.size
-    q = float(q0)
-    K = np.zeros((depth + 1, N, 3))
-    V = np.zeros((depth + 1, N, 3, 3))
-    G1 = np.zeros((depth + 1, N, 3))
-    K[0] = np.stack([np.full(N, q), np.full(N, q), c0 * q], axis=-1)
-    worst = 0.0
-    for l in range(depth):
-        q, k12 = K[l, 0, 0], K[l, :, 2]
-        (e2, e4, d2, x4, x2), err1 = expect_np(one, np.array([q]))
-        e2, e4, d2 = float(e2[0]), float(e4[0]), float(d2[0])
-        d4 = (float(x4[0]) - 6 * q * float(x2[0]) + 3 * q * q * e2) / q**4      # <(phi^2)''''> (Hermite form)
-        with np.errstate(all="ignore"):
-            vals, err2 = expect2_np(two, np.full(N, q), np.clip(k12, -q, q), np.full(N, q))
-        p0, p1, p2, p3, p4, p5, p6, p7 = vals
-        worst = max(worst, float(np.max(err1)), float(np.max(err2)))
-        A = np.zeros((N, 3, 3))                    # A[:, a, c] = C_W d<F_a>/dK_c
-        A[:, 0, 0] = A[:, 1, 1] = cw * d2 / 2
-        A[:, 2, 0] = A[:, 2, 1] = cw * p1 / 2
-        A[:, 2, 2] = cw * p2
-        C = np.zeros((N, 3, 3))                    # Cov(F_a, F_b)
-        C[:, 0, 0] = C[:, 1, 1] = e4 - e2**2
-        C[:, 0, 1] = C[:, 1, 0] = p3 - e2**2
-        C[:, 0, 2] = C[:, 2, 0] = C[:, 1, 2] = C[:, 2, 1] = p4 - e2 * p0
-        C[:, 2, 2] = p3 - p0**2
-        H = np.zeros((N, 3, 3, 3))                 # H[:, a] = Hessian of <F_a> in (K11, K22, K12)
-        H[:, 0, 0, 0] = H[:, 1, 1, 1] = d4 / 4
-        H[:, 2, 0, 0] = H[:, 2, 1, 1] = p5 / 4
-        H[:, 2, 0, 1] = H[:, 2, 1, 0] = p6 / 4
-        H[:, 2, 2, 2] = p6
-        H[:, 2, 0, 2] = H[:, 2, 2, 0] = H[:, 2, 1, 2] = H[:, 2, 2, 1] = p7 / 2
-        q_next = cb + cw * e2
-        if abs(q_next - q) <= 1e-13 * q:       # at the fixed point to rounding: keep q (the quadrature's
-            q_next = q                          # Hermite coefficients at q are then reused)
-        K[l + 1, :, 0] = K[l + 1, :, 1] = q_next
-        K[l + 1, :, 2] = cb + cw * p0
-        V[l + 1] = cw**2 * C + np.einsum("nac,ncd,nbd->nab", A, V[l], A)
-        G1[l + 1] = np.einsum("nac,nc->na", A, G1[l]) + cw / 2 * np.einsum("ncd,nacd->na", V[l], H)
-    return K, V, G1, worst
-
-
 def kernel_correction(f: CompiledLaws, mf: MeanField) -> np.ndarray:
     """``G1`` of the last layer on the arc: ``(points,)`` array, entry ``k`` for two points ``k delta`` apart.
 
     The 1/n-corrected autocovariance of width ``n`` is ``mf.kernel() + G1 / n``
-    (docs/finite_width.md §3.3: ``E[G_hat] = K + G1/n``), from :func:`arc_corrections`.
+    (docs/finite_width.md §3.3: ``E[G_hat] = K + G1/n``), from
+    :func:`~neurodyn.numerics.finite_width.pair_corrections` (its layer 1 is the input circle, state 0 here).
+    Refuses an activation with kinks (NotDefinedError): there pair_corrections has no Price's-theorem form,
+    and at the grid's correlations ``1 - c0 ~ delta^2/2`` its Hermite weights cancel to no digits in float64.
     """
-    K, V, G1, err = arc_corrections(f, mf.sigma_w2, mf.sigma_b2, q0=mf.q_star, c0=mf.c_layers[0], depth=mf.depth)
-    g1 = G1[-1]
+    act = f.activation
+    if act.kinks:
+        raise NotDefinedError(f"the 1/n kernel correction on a curve needs {act.name} smooth (it has kinks, Dirac "
+                              "deltas in its derivatives): for points this close together its pair recursions "
+                              "lose every digit in float64")
+    p = pair_corrections(f, mf.sigma_w2, mf.sigma_b2, depth=mf.depth + 1, q0=mf.q_star, c0=mf.c_layers[0])
+    g1 = p.G1[-1, :, 2]
     if not np.all(np.isfinite(g1)):
         raise NotDefinedError("the 1/n correction G1 on the arc is not finite")
-    return g1[:, 2]
+    return g1
 
 
 # ----------------------------------------------------------------------------------------

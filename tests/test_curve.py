@@ -174,43 +174,12 @@ def test_cli_json_and_errors(capsys, tmp_path):
     assert len(err) == 1 and "Dirac delta" in err[0] and "curvature" in err[0], err
 
 
-def test_arc_corrections_agree_with_pair_corrections_where_both_are_resolved(tanh):
-    """Far-apart inputs: the derivative form here and the Hermite form of numerics/finite_width.py."""
-    from neurodyn.numerics.curve import arc_corrections
-    from neurodyn.numerics.finite_width import pair_corrections
-    act, f = tanh
-    q = mean_field(f, SW2, SB2, depth=1, points=16).q_star
-    c0 = np.array([0.5, 0.0, -0.3])
-    K, V, G1, err = arc_corrections(f, SW2, SB2, q0=q, c0=c0, depth=5)
-    ref = pair_corrections(f, SW2, SB2, depth=6, q0=q, c0=c0)       # its layer 1 is this state 0
-    assert np.all(ref.G1_error[-1] < 1e-8) and err < 1e-10
-    assert G1[-1] == pytest.approx(ref.G1[-1], rel=1e-8, abs=1e-10)
-    assert V[-1] == pytest.approx(ref.V[-1], rel=1e-8, abs=1e-10)
-    assert np.all(G1[-1, :, 0] == G1[-1, :, 1])                     # equal norms: G1_11 = G1_22
-
-
-def test_arc_corrections_for_identical_and_close_inputs(tanh):
-    """c0 = 1: the pair is one input twice, so every pair entry equals the diagonal; close pairs tend to it."""
-    from neurodyn.numerics.curve import arc_corrections
-    act, f = tanh
-    q = mean_field(f, SW2, SB2, depth=1, points=16).q_star
-    K, V, G1, err = arc_corrections(f, SW2, SB2, q0=q, c0=np.array([1.0, math.cos(1e-4), math.cos(1e-3)]), depth=6)
-    assert G1[-1, 0, 2] == pytest.approx(G1[-1, 0, 0], rel=1e-6)
-    assert V[-1, 0] == pytest.approx(np.full((3, 3), V[-1, 0, 0, 0]), rel=1e-6)
-    gaps = np.abs(G1[-1, :, 2] - G1[-1, :, 0])
-    assert gaps[0] < gaps[1] < gaps[2] and np.all(np.isfinite(G1))
-
-
-def test_arc_corrections_reference_values(tanh):
-    """docs/finite_width.md §6.2 (tanh, sigma_w = 2.5, sigma_b = 0.3, K^(1): q = 4, c = 0.9; its layer l is state
-    l - 1 here): G1_11 = -0.177, -0.239, -0.242 at l = 3, 5, 9; G1_12 = 7.10 at l = 9; V_12,12 = 7.05, 23.2, 45.4,
-    49.9 at l = 2, 5, 9, 12."""
-    from neurodyn.numerics.curve import arc_corrections
-    act, f = tanh
-    K, V, G1, err = arc_corrections(f, SW2, SB2, q0=4.0, c0=np.array([0.9]), depth=11)
-    assert G1[[2, 4, 8], 0, 0] == pytest.approx([-0.177, -0.239, -0.242], abs=6e-4)
-    assert G1[8, 0, 2] == pytest.approx(7.10, abs=6e-3)
-    assert V[[1, 4, 8, 11], 0, 2, 2] == pytest.approx([7.05, 23.2, 45.4, 49.9], abs=0.06)
+def test_kernel_correction_refuses_a_kinked_activation():
+    from neurodyn.numerics.curve import kernel_correction
+    from neurodyn.theory.errors import NotDefinedError
+    f = compile_laws(derive(catalog.get("relu")))
+    with pytest.raises(NotDefinedError, match="kinks"):      # refused before the arc is looked at
+        kernel_correction(f, None)
 
 
 def test_iterate_takes_an_array_of_correlations(tanh):

@@ -8,6 +8,7 @@ independently for the notes); none is output pinned from the engine.
 """
 
 import io
+import math
 import json
 from functools import lru_cache
 
@@ -450,3 +451,82 @@ def test_two_input_recursions_at_the_chaotic_fixed_point():
         V, G1 = S + A @ V @ A.T, A @ G1 + source(V)
     assert V == pytest.approx(V_star, rel=1e-9) and G1 == pytest.approx(G1_star, rel=1e-9)
     assert G1_star[2] > 0 > G1_star[0]           # chaotic: the off-diagonal correction is positive (§3.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# pair_corrections near the diagonal (the curve study's short arcs: numerics/curve.py::kernel_correction)
+# ---------------------------------------------------------------------------------------------
+def test_pair_corrections_reference_values_section_6_2():
+    """docs/finite_width.md §6.2 (tanh, sigma_w = 2.5, sigma_b = 0.3, K^(1): q = 4, c = 0.9 -- a Price's-theorem
+    pair in float64): G1_11 = -0.177, -0.239, -0.242 at l = 3, 5, 9; G1_12 = 7.10 at l = 9;
+    V_12,12 = 7.05, 23.2, 45.4, 49.9 at l = 2, 5, 9, 12."""
+    p = pair_corrections(laws("tanh"), "6.25", "0.09", depth=12, q0=4.0, c0=[0.9])
+    assert p.G1[[2, 4, 8], 0, 0] == pytest.approx([-0.177, -0.239, -0.242], abs=6e-4)
+    assert p.G1[8, 0, 2] == pytest.approx(7.10, abs=6e-3)
+    assert p.V[[1, 4, 8, 11], 0, 2, 2] == pytest.approx([7.05, 23.2, 45.4, 49.9], abs=0.06)
+
+
+def test_pair_corrections_for_identical_and_close_inputs():
+    """c0 = 1: the pair is one input twice, every pair entry equals the diagonal; close pairs tend to it
+    (1 - c0 down to 5e-9, the curve study's grid spacing on its default arc)."""
+    f = laws("tanh")
+    q = 4.079123875282246                     # q* of tanh at (6.25, 0.09) to 15 digits
+    c0 = np.array([1.0, math.cos(1e-4), math.cos(1e-3), math.cos(1e-2)])
+    p = pair_corrections(f, "6.25", "0.09", depth=8, q0=q, c0=c0)
+    assert p.G1[-1, 0, 2] == pytest.approx(p.G1[-1, 0, 0], rel=1e-12)
+    assert p.V[-1, 0] == pytest.approx(np.full((3, 3), p.V[-1, 0, 0, 0]), rel=1e-12)
+    gaps = np.abs(p.G1[-1, :, 2] - p.G1[-1, :, 0])
+    assert gaps[0] < gaps[1] < gaps[2] < gaps[3] and np.all(np.isfinite(p.G1))
+    assert np.all(p.G1[:, :, 0] == p.G1[:, :, 1])                    # equal norms: G1_11 = G1_22
+
+
+def test_pair_corrections_near_the_diagonal_against_an_independent_recursion():
+    """1 - c0 = 7.7e-8 (the curve study's neighbouring points at depth 20) after 20 chaotic layers, against the
+    recursion of test_two_input_recursions_at_the_chaotic_fixed_point written for a moving kernel: Price's
+    theorem, every expectation (one- and two-input) from one fine trapezoid grid. G1_12 - G1_11 ~ -0.015 there is a
+    difference of O(1) sums grown by chi_1^20: a step of 1/4 in the pair quadrature left 6e-5 of error."""
+    x = sympy.Symbol("x")
+    d = [sympy.lambdify(x, sympy.diff(sympy.tanh(x), x, k), "numpy") for k in range(5)]
+    cw, cb, q, c0, depth = 6.25, 0.09, 4.079123875282246, 0.9999999234275277, 21
+    h = 0.1
+    zs = np.arange(-12, 12 + h / 2, h)
+    g = np.exp(-zs**2 / 2) / np.sqrt(2 * np.pi) * h
+    W = g[:, None] * g[None, :]
+
+    def ex(i, j, K11, K12, pi=1, pj=1):
+        s = np.sqrt(K11)
+        a = K12 / s
+        b = np.sqrt(max(K11 - a * a, 0.0))
+        return float((d[i](s * zs[:, None]) ** pi * d[j](a * zs[:, None] + b * zs[None, :]) ** pj * W).sum())
+
+    K11, K12, V, G = q, c0 * q, np.zeros((3, 3)), np.zeros(3)
+    for _ in range(depth - 1):
+        P = {k: ex(*k, K11, K12) for k in ((1, 1), (2, 0), (4, 0), (2, 2), (3, 1))}
+        s2, m0 = ex(0, 0, K11, K11), ex(0, 0, K11, K12)
+        s4, s22, s31 = ex(0, 0, K11, K11, 2, 2), ex(0, 0, K11, K12, 2, 2), ex(0, 0, K11, K12, 3, 1)
+        chi = cw * (ex(1, 1, K11, K11) + ex(2, 0, K11, K11))
+        d4 = (2 * ex(4, 0, K11, K11) + 8 * ex(3, 1, K11, K11) + 6 * ex(2, 2, K11, K11)) / 4
+        A = np.array([[chi, 0, 0], [0, chi, 0], [cw * P[2, 0] / 2, cw * P[2, 0] / 2, cw * P[1, 1]]])
+        mean = np.array([s2, s2, m0])
+        FF = np.array([[s4, s22, s31], [s22, s4, s31], [s31, s31, s22]])
+        D12 = np.array([[P[4, 0] / 4, P[2, 2] / 4, P[3, 1] / 2], [P[2, 2] / 4, P[4, 0] / 4, P[3, 1] / 2],
+                        [P[3, 1] / 2, P[3, 1] / 2, P[2, 2]]])
+        src = cw / 2 * np.array([V[0, 0] * d4, V[1, 1] * d4, (V * D12).sum()])
+        V, G = cw**2 * (FF - np.outer(mean, mean)) + A @ V @ A.T, A @ G + src
+        K11, K12 = cb + cw * s2, cb + cw * m0
+    p = pair_corrections(laws("tanh"), "6.25", "0.09", depth=depth, q0=q, c0=[c0])
+    assert p.G1[-1, 0, 2] - p.G1[-1, 0, 0] == pytest.approx(-0.015485, abs=2e-6)     # the effect itself
+    assert abs(p.G1[-1, 0, 2] - G[2]) < 2e-6 <= p.G1_error[-1, 0, 2]
+    assert p.V[-1, 0, 2, 2] == pytest.approx(V[2, 2], abs=2e-6)
+
+
+def test_pair_corrections_far_apart_agree_with_high_precision():
+    """c0 = 0.5, 0, -0.3 (the Hermite form in float64) against the mpmath recursion at 20 digits."""
+    f = laws("tanh")
+    c0 = [0.5, 0.0, -0.3]
+    p = pair_corrections(f, "6.25", "0.09", depth=6, q0=4.0, c0=c0)
+    for j, c in enumerate(c0):
+        row = finite_width(f, "6.25", "0.09", depth=6, q0="4", c0=repr(c), dps=20).layers[-1]
+        assert np.all(p.G1_error[-1, j] < 1e-8)
+        assert p.G1[-1, j] == pytest.approx([float(g) for g in row.G1_pairs], rel=1e-9, abs=1e-10)
+        assert p.V[-1, j] == pytest.approx(np.array([[float(v) for v in r] for r in row.V_pairs]), rel=1e-9, abs=1e-10)
