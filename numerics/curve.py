@@ -63,7 +63,7 @@ from .quadrature import IntegrandBundle, expect_np
 from .results import ParameterError
 
 __all__ = ["MeanField", "EnsembleStats", "CurveStudy", "ENSEMBLES", "mean_field", "nu_eff", "kernel_correction",
-           "simulate_curve", "sample_gp", "curve_study", "curve_memory_estimate", "correlation_slope", "slope_span",
+           "simulate_curve", "network_layers", "sample_gp", "curve_study", "curve_memory_estimate", "correlation_slope", "slope_span",
            "mean_stderr", "DEFAULT_ARC_UNITS", "DEFAULT_POINTS", "DEFAULT_NETWORKS"]
 
 #: The three ensembles, in the order they are reported.
@@ -402,36 +402,58 @@ def _check_memory(width, points, memory_limit):
             "(--memory-mib)")
 
 
+def _forward(phi, mf, n, stream, name):
+    """The layer images ``h^0..h^L`` of one network (a generator: one layer in memory at a time)."""
+    theta = np.arange(mf.points) * mf.delta
+    sw, sb = math.sqrt(mf.sigma_w2 / n), math.sqrt(mf.sigma_b2)
+    frame, _ = np.linalg.qr(stream.standard_normal((n, 2)))       # Haar orthonormal pair
+    h = math.sqrt(n * mf.q_star) * (np.outer(frame[:, 0], np.cos(theta)) + np.outer(frame[:, 1], np.sin(theta)))
+    yield h
+    for _ in range(mf.depth):
+        W = stream.standard_normal((n, n))
+        W *= sw
+        h = W @ phi(h)
+        if sb > 0:
+            h += sb * stream.standard_normal(n)[:, None]
+        if not np.all(np.isfinite(h)):
+            raise NotDefinedError(f"the forward pass of {name} produced non-finite values (overflow)")
+        yield h
+
+
+def network_layers(activation, mf: MeanField, *, width: int, networks: int, seed=0):
+    """Sampler C's forward pass: for each of ``networks`` networks, an iterator over its layer images ``h^0..h^L``.
+
+    Each ``h^l`` is an ``(n, P)`` array (neurons by angles); ``h^0`` is the arc of a
+    great circle of per-neuron squared radius ``q*`` in a Haar-random plane. Network
+    ``i`` uses child stream ``i`` of ``seed`` (an int or a Generator), so it does not
+    depend on how many are run.
+
+    >>> from neurodyn.theory import catalog, derive
+    >>> mf = mean_field(compile_laws(derive(catalog.get("tanh"))), 6.25, 0.09, depth=2, points=8)
+    >>> [h.shape for h in next(network_layers(catalog.get("tanh"), mf, width=5, networks=1))]
+    [(5, 8), (5, 8), (5, 8)]
+    """
+    phi, _, _ = activation_callables(activation, curvature=False)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    for stream in rng.spawn(networks):
+        yield _forward(phi, mf, int(width), stream, activation.name)
+
+
 def simulate_curve(activation, mf: MeanField, *, width: int, networks: int, seed=0) -> EnsembleStats:
     """Sampler C: the arc pushed through ``networks`` random networks of width ``width`` and depth ``mf.depth``.
 
     Each network uses its own child stream of ``seed`` (an int or a Generator),
-    so network ``i`` does not depend on how many are run.
+    so network ``i`` does not depend on how many are run (see :func:`network_layers`).
     """
-    phi, _, _ = activation_callables(activation, curvature=False)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     n, P, L = int(width), mf.points, mf.depth
-    theta = np.arange(P) * mf.delta
-    sw, sb = math.sqrt(mf.sigma_w2 / n), math.sqrt(mf.sigma_b2)
     auto = np.empty((networks, L + 1, len(mf.lags)))
     q = np.empty((networks, L + 1))
     C = np.empty((networks, len(mf.r_grid)))
     stretch = np.empty((networks, P - 1))
-    for i, stream in enumerate(rng.spawn(networks)):
-        frame, _ = np.linalg.qr(stream.standard_normal((n, 2)))       # Haar orthonormal pair
-        h = math.sqrt(n * mf.q_star) * (np.outer(frame[:, 0], np.cos(theta)) + np.outer(frame[:, 1], np.sin(theta)))
-        for l in range(L + 1):
+    for i, layers in enumerate(network_layers(activation, mf, width=n, networks=networks, seed=seed)):
+        for l, h in enumerate(layers):
             auto[i, l] = _autocorr(h, mf.lags)
             q[i, l] = np.einsum("np,np->", h, h) / (n * P)
-            if l == L:
-                break
-            W = stream.standard_normal((n, n))
-            W *= sw
-            h = W @ phi(h)
-            if sb > 0:
-                h += sb * stream.standard_normal(n)[:, None]
-        if not np.all(np.isfinite(h)):
-            raise NotDefinedError(f"the forward pass of {activation.name} produced non-finite values (overflow)")
         C[i], stretch[i] = _final(h, mf)
     return EnsembleStats("network", n, auto, q, C, stretch)
 
