@@ -111,6 +111,7 @@ def test_relu_law_against_iteration():
         assert abs(fit[0] / (-27 * mpmath.pi**2 / 2) - 1) < 2e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", ["1/10", "1/2"])
 def test_leaky_relu_constant_as_a_function_of_alpha(alpha):
     """Leaky ReLU at sigma_w2 = 2/(1 + alpha^2), sigma_b2 = 0: only the ReLU part of phi = alpha x +

@@ -37,6 +37,7 @@ def test_list():
     assert r.returncode == 0 and "leaky_relu" in r.stdout and "tanh" in r.stdout
 
 
+@pytest.mark.slow
 def test_derive_plain_and_latex():
     r = run("derive", "tanh")
     assert r.returncode == 0
@@ -118,6 +119,7 @@ def test_a_law_registered_later_shows_in_derive_latex_and_document():
         unregister_law("toy_geometry")
 
 
+@pytest.mark.slow
 def test_fixed_point_json():
     r = run("fixed-point", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--dps", "50", "--json")
     assert r.returncode == 0, r.stderr
@@ -303,6 +305,7 @@ def test_fixed_point_keeps_q_star_when_c_star_fails(monkeypatch, capsys):
 # ---------------------------------------------------------------------------------------------
 # phase-diagram: --csv beside --json, the user's umask, the plot's regions
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_phase_diagram_files_csv_and_permissions(tmp_path):
     r = run_umask(0o022, "phase-diagram", "relu", "--sigma-w2", "0.5:4:8", "--sigma-b2", "0:1:5",
                   "--png", "pd.png", "--json", "pd.json", "--csv", "pd.csv", cwd=tmp_path)
@@ -401,6 +404,7 @@ def test_c_map_grid_at_high_precision_agrees_with_float64():
     assert single["c_map"]["value"] == hi["c_map"][3]["value"]
 
 
+@pytest.mark.slow
 def test_c_map_negative_grid_start_is_a_value_not_an_option():
     r = run("c-map", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--c", "-0.5:0.5:3")
     assert r.returncode == 0, r.stderr
@@ -488,12 +492,14 @@ def test_bad_grid_is_usage_error():
     assert r.returncode == 2 and "START:STOP:NUM" in r.stderr
 
 
+@pytest.mark.slow
 def test_progress_only_on_a_terminal():
     """Off a terminal (a pipe, a file), the long commands print no progress: stderr stays empty."""
     r = run("fixed-point", "tanh", "--sigma-w2", "2.25", "--sigma-b2", "0.05", "--dps", "20")
     assert r.returncode == 0 and r.stderr == "" and "c_star" in r.stdout
 
 
+@pytest.mark.slow
 def test_elapsed_on_tty_writes_only_to_a_terminal():
     import time
 

@@ -78,6 +78,7 @@ def test_autocorrelation_matches_mean_field(tanh):
     assert np.all(np.abs(m[1:] - theory[1:]) > 0)                  # a real sample, not the theory copied
 
 
+@pytest.mark.slow
 def test_mean_field_gp_reproduces_its_kernel(tanh):
     act, f = tanh
     mf = mean_field(f, SW2, SB2, depth=6, points=64, arc=1.0)

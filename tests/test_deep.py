@@ -130,6 +130,7 @@ def test_relu_c_constant():
     assert fit.digits >= 10 and abs(fit.value - 9 * mpmath.pi ** 2 / 2) <= fit.error
 
 
+@pytest.mark.slow
 def test_tanh_q_and_metric(tanh_laws):
     """tanh at (1, 0) from q0 = 1 (the exact map by quadrature): l q_l -> 1/2 with the next term
     +(5/24) ln l / l (-(a^2 - b)/a^3 with a = 2, b = 17/3); the metric g' = chi_1(q) g driven by it decays
@@ -156,6 +157,7 @@ def test_tanh_q_and_metric(tanh_laws):
 
 
 # ------------------------------------------------------------------ the series phase against the plain loop
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["sin", "relu"])
 def test_series_agrees_with_plain_iteration(case):
     """Over 10^4 layers the series phase reproduces plain layer-by-layer mpmath iteration of the exact

@@ -57,6 +57,7 @@ def test_relu_vertex_is_five_l_minus_one_K_squared_and_G1_vanishes(dps):
         assert row.V.error <= 1e-8 * max(1, abs(expected))
 
 
+@pytest.mark.slow
 def test_leaky_relu_vertex_matches_the_scale_invariant_formula():
     coef, cw = scale_invariant_coefficient(1, "0.1")
     assert abs(coef - mpmath.mpf("4.88236")) < 1e-5            # the value quoted in §3.4 and §6.4
@@ -250,6 +251,7 @@ def test_equal_norms_give_equal_diagonal_corrections(chaotic_tanh):
         assert abs(row.G1.value - row.G1_pairs[0].value) == 0
 
 
+@pytest.mark.slow
 def test_odd_activation_is_antisymmetric_in_c0():
     f = laws("tanh")
     plus = finite_width(f, "2", "0", depth=5, q0="1.5", c0="0.4", dps=20).layers[-1]
@@ -275,6 +277,7 @@ def test_identical_inputs_reduce_to_one_input():
     assert float(near.G1_12) == pytest.approx(float(one.layers[-1].G1), abs=0.01)
 
 
+@pytest.mark.slow
 def test_high_precision_reruns_agree_within_their_errors():
     f = laws("tanh")
     lo = finite_width(f, "6.25", "0.09", depth=6, q0="4", c0="0.9", dps=15).layers[-1]
@@ -293,6 +296,7 @@ def test_high_precision_reruns_agree_within_their_errors():
 # ---------------------------------------------------------------------------------------------
 # off-critical fixed points (docs/finite_width.md §3.2), against an independent quadrature
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_off_critical_fixed_point_formulas():
     cw, cb = mpmath.mpf("2.25"), mpmath.mpf("0.09")
     with mpmath.workdps(30):
@@ -316,6 +320,7 @@ def test_off_critical_fixed_point_formulas():
 # ---------------------------------------------------------------------------------------------
 # pair_corrections (the float64 vectorised form)
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_pair_corrections_match_finite_width():
     f = laws("tanh")
     c0 = np.array([1.0, 0.99, 0.3, -1.0])         # degenerate, Price's theorem, Hermite weights, degenerate
@@ -520,6 +525,7 @@ def test_pair_corrections_near_the_diagonal_against_an_independent_recursion():
     assert p.V[-1, 0, 2, 2] == pytest.approx(V[2, 2], abs=2e-6)
 
 
+@pytest.mark.slow
 def test_pair_corrections_far_apart_agree_with_high_precision():
     """c0 = 0.5, 0, -0.3 (the Hermite form in float64) against the mpmath recursion at 20 digits."""
     f = laws("tanh")

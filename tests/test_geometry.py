@@ -135,6 +135,7 @@ def test_transient_off_the_fixed_point_matches_docs_5_4():
         assert abs(float(row["Hsq"].value) - value) <= 0.006
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("act,sw2,sb2,kbar2", [
     ("tanh", "2.25", "0.05", "20.531718871"),
     ("tanh", "6.25", "0.09", "3.86770982431"),
@@ -251,6 +252,7 @@ def test_critical_linear_growth():
 # ----------------------------------------------------------------------------------------
 # numerics: precision, float64, fast paths
 # ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_rerun_at_higher_precision_agrees_within_errors():
     f = compiled("tanh")
     low = iterate(f, "1.7", "0.09", q0="3", c0="0.2", dim=2, layers=5, dps=20, ntk=True)

@@ -180,6 +180,7 @@ def test_smoke_small_network():
             assert np.all(m.bootstrap[1:] < 3 * m.stderr[1:]) and np.all(m.stderr[1:] < 3 * m.bootstrap[1:])
 
 
+@pytest.mark.slow
 def test_gram_sampler_matches_explicit_weights_at_small_width():
     """Both samplers are exact in distribution: at width 40 (far from mean field) the means and the
     network-to-network spreads of the per-network statistics agree (two-sample z, sd ratio)."""
@@ -216,6 +217,7 @@ def test_relu_metric_is_preserved_in_expectation():
         simulate_jets(act, 2.0, 0.0, q0=1.0, layers=2, width=10, networks=2)
 
 
+@pytest.mark.slow
 def test_conformality_ratio_shrinks_with_width():
     """The per-network eigenvalue ratio of g is 1 + O(sqrt(L/n)): quadrupling n about halves the excess."""
     act = catalog.get("tanh")

@@ -56,6 +56,7 @@ def test_required_closed_forms(name):
             assert law.closed, (name, law.name, law.expr)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", POLYNOMIALS)
 def test_polynomials_closed(text):
     act = Activation.parse(text)
@@ -83,6 +84,7 @@ def test_relu_laws():
     assert not laws.chi_2.defined and "delta" in laws.chi_2.note
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tanh", "mish", "softplus", "sigmoid", "silu", "softsign"])
 def test_no_closed_form_is_an_unevaluated_expectation(name):
     laws = cached_laws(name)
@@ -91,6 +93,7 @@ def test_no_closed_form_is_an_unevaluated_expectation(name):
     _check_law_numerically(catalog.get(name), laws.chi_1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tanh", "erf", "elu", "softsign", "gelu", "hard_tanh"])
 def test_chi_par_is_the_derivative_of_the_q_map(name):
     """chi_par against a numeric derivative of the independently integrated q-map."""
@@ -165,6 +168,7 @@ def test_a_registered_law_is_derived_compiled_and_printed():
     assert "kappa" not in LAWS
 
 
+@pytest.mark.slow
 def test_a_registered_law_may_bring_its_own_variable():
     from neurodyn.numerics import compile_laws
     from neurodyn.theory.laws import Law, law, unregister_law

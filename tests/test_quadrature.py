@@ -212,6 +212,7 @@ _KERNEL_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [pytest.param(name, marks=pytest.mark.slow) if name == "kinked, quadrature inner"
                                   else name for name in _KERNEL_CASES])       # that one takes ~15 s
 def test_two_input_kernels_compute_in_their_context_and_leave_the_global_precision(case):

@@ -113,6 +113,7 @@ def test_chi_c_at_one_is_chi_1(name):
     assert sympy.simplify(at_one - chi_1) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tanh", "erf"])
 def test_identities_numerically(name):
     """chi_c = dC/dc, chi_c(1) = chi_1 and C''(1) = q* chi_2 at the tanh/erf fixed point."""
@@ -211,6 +212,7 @@ def test_erf_iterates_at_q_star():
         assert abs(cv - mpmath.mpf(w)) < 1e-12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tanh", pytest.param("mish", marks=pytest.mark.slow),
                                   pytest.param("hard_tanh", marks=pytest.mark.slow)])
 def test_float64_c_map_against_mpmath(name):
