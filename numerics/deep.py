@@ -749,6 +749,21 @@ def _series_phase(poly, gpolys, xs, side, start, layers, x, err, zs, zerr, dps, 
             acc = a + (acc * U >> Bv)
         return acc
 
+    def drive(Zs, data, U, Bv):
+        """One step (or jump) of the driven quantities, z' = g(u) z + s(u), in integer arithmetic."""
+        for nme, gints, glo, sints, slo in data:
+            acc = horner(gints, U, Bv)
+            if glo:
+                acc = acc * (U ** glo) >> (Bv * glo)
+            Znew = acc * Zs[nme] >> Bv
+            if sints is not None:
+                sacc = horner(sints, U, Bv)
+                if slo:
+                    sacc = sacc * (U ** slo) >> (Bv * slo)
+                e = Ez[nme] - Bv
+                Znew += (sacc << e) if e >= 0 else (sacc >> -e)
+            Zs[nme] = Znew
+
     cache = {}
     while l < layers:
         with mpmath.workdps(20):          # bookkeeping needs a few digits; the state is integer
@@ -807,18 +822,7 @@ def _series_phase(poly, gpolys, xs, side, start, layers, x, err, zs, zerr, dps, 
                 block_err += count * (rounding + (inc.last(y0) + dropped) * D * y0 / u0)
                 for _ in range(count):
                     U = root(Y, B)
-                    for nme, gints, glo, sints, slo in jd:
-                        acc = horner(gints, U, B)
-                        if glo:
-                            acc = acc * (U ** glo) >> (B * glo)
-                        Znew = acc * Zs[nme] >> B
-                        if sints is not None:
-                            sacc = horner(sints, U, B)
-                            if slo:
-                                sacc = sacc * (U ** slo) >> (B * slo)
-                            e = Ez[nme] - B
-                            Znew += (sacc << e) if e >= 0 else (sacc >> -e)
-                        Zs[nme] = Znew
+                    drive(Zs, jd, U, B)
                     U += horner(hints, U, B) * (U ** hlo) >> (B * hlo)
                     Y = U if D == 1 else U ** D >> (B * (D - 1))
                 stats["jumps"] += count
@@ -849,7 +853,7 @@ def _series_phase(poly, gpolys, xs, side, start, layers, x, err, zs, zerr, dps, 
                     if sp is not None:
                         shi, sdrop = sp.active(u0, B)
                         sints = sp.ints(shi, B)
-                    gdata.append((nme, gints, sints, gp.lo, sp.lo if sp is not None else 0))
+                    gdata.append((nme, gints, gp.lo, sints, sp.lo if sp is not None else 0))
                     zabs = max(abs(mpmath.ldexp(mpmath.mpf(int(Zs[nme])), -Ez[nme])), tiny_err)
                     zblock[nme] += singles * ((len(gints) + gp.lo + 3) * tiny_err + gp.last(y0) + gdrop
                                               + abs(gp.derivative(y0)) * err)
@@ -874,18 +878,7 @@ def _series_phase(poly, gpolys, xs, side, start, layers, x, err, zs, zerr, dps, 
                 else:
                     for _ in range(singles):
                         U = root(Y, B)
-                        for nme, gints, sints, glo, slo in gdata:
-                            acc = horner(gints, U, B)
-                            if glo:
-                                acc = acc * (U ** glo) >> (B * glo)
-                            Znew = acc * Zs[nme] >> B
-                            if sints is not None:
-                                sacc = horner(sints, U, B)
-                                if slo:
-                                    sacc = sacc * (U ** slo) >> (B * slo)
-                                e = Ez[nme] - B
-                                Znew += (sacc << e) if e >= 0 else (sacc >> -e)
-                            Zs[nme] = Znew
+                        drive(Zs, gdata, U, B)
                         acc = top
                         for a in rest:
                             acc = a + (acc * U >> B)

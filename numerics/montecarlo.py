@@ -167,17 +167,19 @@ def memory_estimate(width: int, dim: int, networks: int, layers: int, method: st
     return int(work + 4 * stats)
 
 
-def _check(sigma_w2, sigma_b2, q0, dim, layers, width, networks, c0, method, bootstrap):
-    def positive_int(name, value, least):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise ParameterError(f"{name} must be an integer >= {least}, got {value!r}")
-        return int(value)
+def _integer(name, value, least) -> int:
+    """``value`` as an int, or a ParameterError unless it is an integer >= ``least``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ParameterError(f"{name} must be an integer >= {least}, got {value!r}")
+    return int(value)
 
-    dim = positive_int("dim", dim, 1)
-    layers = positive_int("layers (depth)", layers, 1)
-    width = positive_int("width", width, max(2, dim + 1))
-    networks = positive_int("networks", networks, 2)
-    bootstrap = positive_int("bootstrap", bootstrap, 0)
+
+def _check(sigma_w2, sigma_b2, q0, dim, layers, width, networks, c0, method, bootstrap):
+    dim = _integer("dim", dim, 1)
+    layers = _integer("layers (depth)", layers, 1)
+    width = _integer("width", width, max(2, dim + 1))
+    networks = _integer("networks", networks, 2)
+    bootstrap = _integer("bootstrap", bootstrap, 0)
     values = {}
     for name, value, ok, what in (("sigma_w2", sigma_w2, lambda v: v > 0, "> 0"),
                                   ("sigma_b2", sigma_b2, lambda v: v >= 0, ">= 0"),
@@ -564,15 +566,10 @@ class ChainSample:
 
 
 def _check_chain(sigma_w2, sigma_b2, q0, c0, depth, width, networks, bootstrap):
-    def integer(name, value, least):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise ParameterError(f"{name} must be an integer >= {least}, got {value!r}")
-        return int(value)
-
-    depth = integer("depth", depth, 1)
-    width = integer("width", width, 2)
-    networks = integer("networks", networks, 2)
-    bootstrap = integer("bootstrap", bootstrap, 0)
+    depth = _integer("depth", depth, 1)
+    width = _integer("width", width, 2)
+    networks = _integer("networks", networks, 2)
+    bootstrap = _integer("bootstrap", bootstrap, 0)
     values = {}
     for name, value, ok, what in (("sigma_w2", sigma_w2, lambda v: v > 0, "> 0"),
                                   ("sigma_b2", sigma_b2, lambda v: v >= 0, ">= 0"),
