@@ -59,7 +59,9 @@ computed with extra digits to compensate).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -234,11 +236,28 @@ class PairCorrections:
 # ----------------------------------------------------------------------------------------
 # values with a first-order error (mpf or float64 arrays alike)
 # ----------------------------------------------------------------------------------------
+_ROUNDING = threading.local()      # relative rounding of one operation, per thread (set per run)
+
+
+def _ulp():
+    return getattr(_ROUNDING, "ulp", 0.0)
+
+
+@contextlib.contextmanager
+def _rounding(ulp):
+    """Within the block, every _D operation of this thread adds ``ulp`` relative rounding."""
+    before = _ulp()
+    _ROUNDING.ulp = ulp
+    try:
+        yield
+    finally:
+        _ROUNDING.ulp = before
+
+
 class _D:
     """A value with an absolute error estimate; arithmetic propagates it to first order."""
 
     __slots__ = ("v", "e")
-    ulp = 0.0                                  # relative rounding of one operation (set per run)
 
     def __init__(self, v, e=0):
         self.v, self.e = v, e
@@ -248,7 +267,7 @@ class _D:
         return y if isinstance(y, _D) else _D(y, 0)
 
     def _r(self, v, e):
-        return _D(v, e + abs(v) * _D.ulp)
+        return _D(v, e + abs(v) * _ulp())
 
     def __add__(self, o):
         o = _D.of(o)
@@ -290,7 +309,7 @@ def _dsum(terms):
 
 def _dsqrt(a: _D, sqrt):
     v = sqrt(a.v)
-    return _D(v, a.e / (2 * v) + abs(v) * _D.ulp)
+    return _D(v, a.e / (2 * v) + abs(v) * _ulp())
 
 
 # ----------------------------------------------------------------------------------------
@@ -854,13 +873,13 @@ def _finite(d: _D, what: str, layer: int):
 
 def _run(B, depth, c0):
     """The recursion over layers 1..depth: (l, K, V, G1, pair values or None) per layer, as _D."""
-    cw, cb = _D(B.cw, abs(B.cw) * _D.ulp), _D(B.cb, abs(B.cb) * _D.ulp)
-    K = _D(B.q0, abs(B.q0) * _D.ulp)
+    cw, cb = _D(B.cw, abs(B.cw) * _ulp()), _D(B.cb, abs(B.cb) * _ulp())
+    K = _D(B.q0, abs(B.q0) * _ulp())
     zero = _D(0 * B.q0, 0)
     V, G1 = zero, zero
     pair = c0 is not None
     if pair:
-        K12 = _D(B.q0 * B.c0, abs(B.q0 * B.c0) * 2 * _D.ulp)
+        K12 = _D(B.q0 * B.c0, abs(B.q0 * B.c0) * 2 * _ulp())
         Kp, Vp, G1p = [K, K, K12], [[zero] * 3 for _ in range(3)], [zero] * 3
     rows = []
     for l in range(1, depth + 1):
@@ -915,16 +934,8 @@ def finite_width(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=1.0,
     result = FiniteWidth(f.activation.name, str(sigma_w2), str(sigma_b2), str(q0),
                          None if c0 is None else str(c0), dps)
     if dps is None:
-        B = _NP(f, moments, sigma_w2, sigma_b2)
-        B.cw, B.cb = np.float64(to_mpf(sigma_w2)), np.float64(to_mpf(sigma_b2))
-        B.q0 = np.float64(to_mpf(q0))
-        B.c0 = None if c0 is None else np.float64(to_mpf(c0))
-        _D.ulp = _EPS
-        try:
-            with np.errstate(all="ignore"):          # an overflow is caught by _run's finiteness check
-                rows = _run(B, int(depth), c0)
-        finally:
-            _D.ulp = 0.0
+        rows = _run_float64(f, moments, sigma_w2, sigma_b2, np.float64(to_mpf(q0)),
+                            None if c0 is None else np.float64(to_mpf(c0)), depth)
 
         def est(d):
             v, e = float(np.asarray(d.v).reshape(-1)[0]), float(np.asarray(d.e).reshape(-1)[0])
@@ -939,17 +950,23 @@ def finite_width(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=1.0,
         B = _MP(f, moments, dps, sigma_w2, sigma_b2)
         B.cw, B.cb, B.q0 = to_mpf(sigma_w2), to_mpf(sigma_b2), to_mpf(q0)
         B.c0 = None if c0 is None else to_mpf(c0)
-        _D.ulp = mpmath.mpf(2) ** (-mpmath.mp.prec + 2)
-        try:
+        with _rounding(mpmath.mpf(2) ** (-mpmath.mp.prec + 2)):
             rows = _run(B, int(depth), c0)
 
             def est(d):
                 return Estimate(+d.v, +d.e, dps)
 
             _collect(result, rows, est, mpmath.sqrt)
-        finally:
-            _D.ulp = 0.0
     return result
+
+
+def _run_float64(f, moments, sigma_w2, sigma_b2, q0, c0, depth):
+    """The recursions in float64 (``q0``, ``c0`` scalars or arrays of the same shape): the rows of _run."""
+    B = _NP(f, moments, sigma_w2, sigma_b2)
+    B.cw, B.cb = np.float64(to_mpf(sigma_w2)), np.float64(to_mpf(sigma_b2))
+    B.q0, B.c0 = q0, c0
+    with _rounding(_EPS), np.errstate(all="ignore"):     # an overflow is caught by _run's finiteness check
+        return _run(B, int(depth), c0)
 
 
 def _collect(result, rows, est, sqrt):
@@ -985,16 +1002,7 @@ def pair_corrections(f: CompiledLaws, sigma_w2, sigma_b2=0.0, *, depth: int, q0=
     if c0.ndim != 1:
         raise ParameterError("c0 must be a 1-D array of correlations")
     _check(depth, q0, c0)
-    B = _NP(f, _Moments(f), sigma_w2, sigma_b2)
-    B.cw, B.cb = np.float64(to_mpf(sigma_w2)), np.float64(to_mpf(sigma_b2))
-    B.q0 = np.full(c0.shape, float(to_mpf(q0)))
-    B.c0 = c0
-    _D.ulp = _EPS
-    try:
-        with np.errstate(all="ignore"):              # an overflow is caught by _run's finiteness check
-            rows = _run(B, int(depth), c0)
-    finally:
-        _D.ulp = 0.0
+    rows = _run_float64(f, _Moments(f), sigma_w2, sigma_b2, np.full(c0.shape, float(to_mpf(q0))), c0, depth)
     shape = (len(rows), c0.size)
 
     def arr(get):

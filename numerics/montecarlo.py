@@ -174,12 +174,8 @@ def _integer(name, value, least) -> int:
     return int(value)
 
 
-def _check(sigma_w2, sigma_b2, q0, dim, layers, width, networks, c0, method, bootstrap):
-    dim = _integer("dim", dim, 1)
-    layers = _integer("layers (depth)", layers, 1)
-    width = _integer("width", width, max(2, dim + 1))
-    networks = _integer("networks", networks, 2)
-    bootstrap = _integer("bootstrap", bootstrap, 0)
+def _numbers(sigma_w2, sigma_b2, q0, c0) -> dict:
+    """The four numbers of a run as floats, or a ParameterError naming the bad one."""
     values = {}
     for name, value, ok, what in (("sigma_w2", sigma_w2, lambda v: v > 0, "> 0"),
                                   ("sigma_b2", sigma_b2, lambda v: v >= 0, ">= 0"),
@@ -192,6 +188,16 @@ def _check(sigma_w2, sigma_b2, q0, dim, layers, width, networks, c0, method, boo
         if not math.isfinite(v) or not ok(v):
             raise ParameterError(f"{name} must be a finite number {what}, got {value!r}")
         values[name] = v
+    return values
+
+
+def _check(sigma_w2, sigma_b2, q0, dim, layers, width, networks, c0, method, bootstrap):
+    dim = _integer("dim", dim, 1)
+    layers = _integer("layers (depth)", layers, 1)
+    width = _integer("width", width, max(2, dim + 1))
+    networks = _integer("networks", networks, 2)
+    bootstrap = _integer("bootstrap", bootstrap, 0)
+    values = _numbers(sigma_w2, sigma_b2, q0, c0)
     if method not in METHODS:
         raise ParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     return values, dim, layers, width, networks, bootstrap
@@ -570,18 +576,7 @@ def _check_chain(sigma_w2, sigma_b2, q0, c0, depth, width, networks, bootstrap):
     width = _integer("width", width, 2)
     networks = _integer("networks", networks, 2)
     bootstrap = _integer("bootstrap", bootstrap, 0)
-    values = {}
-    for name, value, ok, what in (("sigma_w2", sigma_w2, lambda v: v > 0, "> 0"),
-                                  ("sigma_b2", sigma_b2, lambda v: v >= 0, ">= 0"),
-                                  ("q0", q0, lambda v: v > 0, "> 0"),
-                                  ("c0", 0.0 if c0 is None else c0, lambda v: -1 <= v <= 1, "in [-1, 1]")):
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise ParameterError(f"{name} must be a number {what}, got {value!r}") from None
-        if not math.isfinite(v) or not ok(v):
-            raise ParameterError(f"{name} must be a finite number {what}, got {value!r}")
-        values[name] = v
+    values = _numbers(sigma_w2, sigma_b2, q0, 0.0 if c0 is None else c0)
     return values, depth, width, networks, bootstrap
 
 
